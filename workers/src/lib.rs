@@ -1,0 +1,9 @@
+//! Shared by every `mooc-worker` subcommand: connection settings and the clients of the three
+//! stores (PostgreSQL, S3, Kafka).
+
+pub mod etl;
+pub mod generate;
+pub mod health;
+pub mod settings;
+pub mod stores;
+pub mod termination;
