@@ -17,10 +17,11 @@ MOOC_PG_PORT=${MOOC_PG_PORT:-15432}
 MOOC_S3_PORT=${MOOC_S3_PORT:-19000}
 MOOC_KAFKA_PORT=${MOOC_KAFKA_PORT:-19092}
 MOOC_KAFKA_CONTROLLER_PORT=${MOOC_KAFKA_CONTROLLER_PORT:-19093}
+MOOC_KAFKA_POD_PORT=${MOOC_KAFKA_POD_PORT:-19094}
 MOOC_S3_BUCKET=${MOOC_S3_BUCKET:-mooc-data}
 
 # Start order; dev/down stops in reverse.
-COMPONENTS=(postgres s3 kafka)
+COMPONENTS=(postgres s3 kafka kubernetes)
 
 log() { printf '[dev] %s\n' "$*" >&2; }
 die() { printf '[dev] error: %s\n' "$*" >&2; exit 1; }

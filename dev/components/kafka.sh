@@ -1,4 +1,6 @@
 # Apache Kafka, single-node KRaft (broker and controller in one JVM), jars from Maven Central.
+# Two client listeners: PLAINTEXT for the host, PODS for pods of the dev node, which reach the
+# host's 127.0.0.1 through the node IP and must be told that address back by the broker.
 KAFKA_HOME=$MOOC_CACHE/kafka-$KAFKA_VERSION
 KAFKA_DATA=$MOOC_RUN/kafka
 
@@ -22,11 +24,11 @@ kafka_start() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$MOOC_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$MOOC_KAFKA_PORT,CONTROLLER://127.0.0.1:$MOOC_KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$MOOC_KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$MOOC_KAFKA_PORT,CONTROLLER://127.0.0.1:$MOOC_KAFKA_CONTROLLER_PORT,PODS://127.0.0.1:$MOOC_KAFKA_POD_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$MOOC_KAFKA_PORT,PODS://$K8S_NODE_IP:$MOOC_KAFKA_POD_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PODS:PLAINTEXT
 log.dirs=$KAFKA_DATA/data
 num.partitions=3
 auto.create.topics.enable=false
@@ -63,4 +65,5 @@ kafka_ready() {
 
 kafka_env() {
   echo "export KAFKA_BOOTSTRAP=127.0.0.1:$MOOC_KAFKA_PORT"
+  echo "export MOOC_POD_KAFKA_BOOTSTRAP=$K8S_NODE_IP:$MOOC_KAFKA_POD_PORT"
 }
