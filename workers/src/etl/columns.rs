@@ -71,7 +71,8 @@ impl InputKind {
     /// The target table's name and, for each of [`Self::columns`], its column name and SQL type.
     pub fn table(self) -> (&'static str, Vec<(&'static str, &'static str)>) {
         let columns = self.columns().into_iter().map(|column| match column {
-            "user_id" | "username" | "course_id" | "gender" | "education" => (column, "text"),
+            "user_id" | "username" | "course_id" => (column, "text COLLATE \"C\""),
+            "gender" | "education" => (column, "text"),
             "birth" | "truth" => (column, "smallint"),
             "avg_nactions_per_session" => (column, "double precision"),
             "timestamp" => ("event_time", "timestamptz"),

@@ -104,8 +104,8 @@ mod tests {
     fn the_stage_table_mirrors_the_target() {
         assert_eq!(
             create_stage_sql(InputKind::Users),
-            "CREATE TEMPORARY TABLE stage_users (line bigint NOT NULL, user_id text, gender text, \
-             education text, birth smallint) ON COMMIT DROP"
+            "CREATE TEMPORARY TABLE stage_users (line bigint NOT NULL, user_id text COLLATE \"C\", \
+             gender text, education text, birth smallint) ON COMMIT DROP"
         );
         assert!(create_stage_sql(InputKind::Enrollments).contains("event_time timestamptz)"));
     }

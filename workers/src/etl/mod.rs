@@ -50,11 +50,19 @@ pub struct EtlArgs {
     #[arg(long, value_enum, default_value = "incremental")]
     pub mode: Mode,
     /// Fail an object when more than this share of its rows is rejected (its rejects are kept).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = share)]
     pub max_reject_ratio: f64,
     /// Where the JSON result goes for the operator.
     #[arg(long, default_value = "/dev/termination-log")]
     pub termination_log: PathBuf,
+}
+
+/// A share between 0 and 1.
+fn share(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("expected a number from 0 to 1, found {value:?}")),
+    }
 }
 
 impl EtlArgs {
@@ -366,4 +374,20 @@ pub fn report(args: &EtlArgs, summary: &LoadSummary) -> anyhow::Result<()> {
         .take(SHOWN_FAILURES)
         .collect();
     crate::termination::report(&args.termination_log, &Report { summary, failures })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reject_ratio_is_a_share() {
+        assert_eq!(share("0.05"), Ok(0.05));
+        assert_eq!(share("1"), Ok(1.0));
+        assert_eq!(
+            share("5"),
+            Err("expected a number from 0 to 1, found \"5\"".into())
+        );
+        assert!(share("NaN").is_err());
+    }
 }
