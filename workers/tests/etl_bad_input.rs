@@ -275,6 +275,11 @@ async fn reruns_skip_unchanged_objects_and_remerge_changed_ones_latest_first() {
     let args = bed.args(&[&key]);
     let summary = bed.load(&args).await;
     assert_eq!((summary.rows_read, summary.rows_loaded), (3, 2));
+    assert_eq!(
+        summary.objects[0].path,
+        Some("merge"),
+        "u2 twice: the bulk copy fell back"
+    );
     let truth_of = |user: &'static str| {
         let pool = bed.pool.clone();
         async move {
@@ -301,6 +306,11 @@ async fn reruns_skip_unchanged_objects_and_remerge_changed_ones_latest_first() {
     bed.upload("train.csv", second).await;
     let changed = bed.load(&args).await;
     assert_eq!((changed.objects_loaded, changed.rows_loaded), (1, 2));
+    assert_eq!(
+        changed.objects[0].path,
+        Some("merge"),
+        "the table is no longer empty"
+    );
     assert_eq!(truth_of("u1").await, 0);
     assert_eq!(truth_of("u2").await, 0);
     assert_eq!(bed.count("SELECT count(*) FROM enrollments").await, 3);

@@ -42,13 +42,13 @@ async fn a_load_killed_mid_copy_changes_nothing_and_a_rerun_completes() {
         .spawn()
         .unwrap();
 
-    // Kill it once its COPY into the stage is running.
+    // Kill it once its COPY is running.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let copying = bed
             .count(&format!(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{application}'
-                 AND state = 'active' AND query LIKE 'COPY stage_%'"
+                 AND state = 'active' AND query LIKE 'COPY %'"
             ))
             .await;
         if copying > 0 {

@@ -21,6 +21,16 @@ pub fn create_stage_sql(kind: InputKind) -> String {
     )
 }
 
+/// The bulk path: rows straight into an empty target, with their source object last.
+pub fn copy_into_target_sql(kind: InputKind) -> String {
+    let (table, columns) = kind.table();
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    format!(
+        "COPY {table} ({}, source_object) FROM STDIN",
+        names.join(", ")
+    )
+}
+
 /// Upserts the staged rows into the target. Within one object, several rows for one key are
 /// resolved first: for enrollments the latest `event_time` wins (an undated row loses to a dated
 /// one) and, on a tie, the later line; for users the later line. Against the table, a stored
@@ -98,6 +108,14 @@ mod tests {
         ));
         assert!(sql.contains("action_stop_video = excluded.action_stop_video"));
         assert!(!sql.contains("username = excluded"));
+    }
+
+    #[test]
+    fn the_bulk_copy_names_every_column_and_the_source() {
+        assert_eq!(
+            copy_into_target_sql(InputKind::Users),
+            "COPY users (user_id, gender, education, birth, source_object) FROM STDIN"
+        );
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub struct ObjectResult {
     pub rows_merged: u64,
     pub rows_rejected: u64,
     pub fields_nulled: u64,
+    /// `copy` (straight into an empty table) or `merge` (through the stage), once read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -230,12 +233,7 @@ async fn load_one(
     object: &mut source::ObjectRef,
     args: &EtlArgs,
 ) -> ObjectResult {
-    let (body, etag) = match source::open(s3, object).await {
-        Ok(opened) => opened,
-        Err(error) => return ObjectResult::failed(object, format!("{error:#}")),
-    };
-    object.etag = etag;
-    match load::load_object(conn, object, body, args.max_reject_ratio).await {
+    match load::load_object(conn, s3, object, args.max_reject_ratio).await {
         Ok(loaded) => ObjectResult::from_loaded(object, &loaded, args.max_reject_ratio),
         Err(error) => {
             let error = format!("{}: {error}", object.uri());
@@ -267,6 +265,7 @@ impl ObjectResult {
             rows_merged: 0,
             rows_rejected: 0,
             fields_nulled: 0,
+            path: None,
             error: None,
         }
     }
@@ -303,6 +302,7 @@ impl ObjectResult {
             rows_merged: loaded.rows_merged.unwrap_or(0),
             rows_rejected: report.rows_rejected,
             fields_nulled,
+            path: Some(if loaded.bulk { "copy" } else { "merge" }),
             error,
             ..Self::new(object, status)
         }

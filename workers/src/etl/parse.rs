@@ -6,10 +6,10 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use csv::ByteRecord;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::columns::{HeaderError, HeaderMap, map_header};
-use super::rows::{self, Problem};
+use super::rows::{self, Layout, Problem};
 
 /// Rows are sent to COPY in chunks of about this size.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -113,11 +113,13 @@ fn start_line<R: Read>(reader: &mut csv::Reader<LineCounter<R>>, record: &ByteRe
     last_line - inside as u64
 }
 
-/// Parses `input` (the object `name`), sending staging data to `staging` as it goes.
+/// Parses `input` (the object `name`), sending staging data to `staging` as it goes. After the
+/// header it waits for the database side to choose the rows' `layout` (which depends on the kind).
 pub fn parse(
     name: &str,
     input: impl Read,
     staging: mpsc::Sender<Staging>,
+    layout: oneshot::Receiver<Layout>,
 ) -> Result<ParseReport, ParseError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -147,6 +149,7 @@ pub fn parse(
     staging
         .blocking_send(Staging::Header(header.clone()))
         .map_err(|_| ParseError::Closed)?;
+    let layout = layout.blocking_recv().map_err(|_| ParseError::Closed)?;
 
     let mut report = ParseReport::default();
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
@@ -156,7 +159,7 @@ pub fn parse(
         let line = start_line(&mut reader, &record);
         // A blank line is no record; csv skips it, so anything here has at least one field.
         report.rows_read += 1;
-        match rows::stage(&header, &record, line, &mut chunk) {
+        match rows::stage(&header, &record, line, &layout, &mut chunk) {
             Ok(nulled) => {
                 report.rows_staged += 1;
                 if let Some(problem) = nulled {
@@ -212,7 +215,9 @@ mod tests {
 
     fn parse_text(input: &[u8]) -> (Result<ParseReport, ParseError>, Vec<u8>) {
         let (sender, mut receiver) = mpsc::channel(1024);
-        let result = parse("test.csv", input, sender);
+        let (choose, layout) = oneshot::channel();
+        choose.send(Layout::Stage).unwrap();
+        let result = parse("test.csv", input, sender, layout);
         let mut staged = Vec::new();
         while let Ok(message) = receiver.try_recv() {
             if let Staging::Rows(rows) = message {

@@ -17,12 +17,22 @@ pub struct Problem {
 /// A row that was staged, possibly with one field set to NULL (and why).
 pub type Staged = Option<Problem>;
 
-/// Appends `record` (at file `line`) to `out` as a COPY text row, or returns why it was rejected;
-/// on rejection `out` is left as it was.
+/// Where the COPY rows go, which decides their first and last columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Into the stage table: the file line first, to resolve duplicate keys by it.
+    Stage,
+    /// Straight into the (empty) target: the source object's URI last, as `source_object`.
+    Target { source: String },
+}
+
+/// Appends `record` (at file `line`) to `out` as a COPY text row in `layout`, or returns why it
+/// was rejected; on rejection `out` is left as it was.
 pub fn stage(
     header: &HeaderMap,
     record: &ByteRecord,
     line: u64,
+    layout: &Layout,
     out: &mut Vec<u8>,
 ) -> Result<Staged, Problem> {
     if record.len() != header.width {
@@ -42,14 +52,19 @@ pub fn stage(
     }
     let start = out.len();
     let mut row = CopyRow::new(out);
-    row.push_display(line);
+    if *layout == Layout::Stage {
+        row.push_display(line);
+    }
     let result = match header.kind {
         InputKind::Users => stage_user(header, record, &mut row),
         InputKind::Enrollments => stage_enrollment(header, record, &mut row),
     };
     match result {
         Ok(staged) => {
-            out.push(b'\n');
+            if let Layout::Target { source } = layout {
+                row.push_text(Some(source));
+            }
+            row.end();
             Ok(staged)
         }
         Err(problem) => {
@@ -177,7 +192,7 @@ mod tests {
 
     fn stage_line(header: &HeaderMap, line: &str) -> (Result<Staged, Problem>, String) {
         let mut out = Vec::new();
-        let result = stage(header, &record(line), 7, &mut out);
+        let result = stage(header, &record(line), 7, &Layout::Stage, &mut out);
         (result, String::from_utf8(out).unwrap())
     }
 
@@ -198,6 +213,17 @@ mod tests {
         let (result, out) = stage_line(&header, "\"u\\1\",female,\"Bachelor's\",1990.0");
         assert_eq!(result, Ok(None));
         assert_eq!(out, "7\tu\\\\1\tfemale\tBachelor's\t1990\n");
+    }
+
+    #[test]
+    fn the_target_layout_has_no_line_and_ends_with_the_source() {
+        let header = header_of("user_id,gender,education,birth");
+        let layout = Layout::Target {
+            source: "s3://b/u.csv".into(),
+        };
+        let mut out = Vec::new();
+        stage(&header, &record("u1,male,,1990"), 7, &layout, &mut out).unwrap();
+        assert_eq!(out, b"u1\tmale\t\\N\t1990\ts3://b/u.csv\n");
     }
 
     #[test]
