@@ -40,6 +40,17 @@ impl<'a> CopyRow<'a> {
         }
     }
 
+    /// A value already known to need no escaping (a validated number), or NULL.
+    pub fn push_verbatim(&mut self, value: Option<&[u8]>) {
+        match value {
+            Some(bytes) => {
+                self.separator();
+                self.out.extend_from_slice(bytes);
+            }
+            None => self.push_null(),
+        }
+    }
+
     pub fn push_text(&mut self, value: Option<&str>) {
         let Some(value) = value else {
             return self.push_null();
