@@ -95,7 +95,9 @@ impl fmt::Display for InputKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderMap {
     pub kind: InputKind,
-    /// `positions[i]` is the file column of `kind.columns()[i]`.
+    /// The format's columns, `kind.columns()`, kept to avoid rebuilding them per row.
+    pub columns: Vec<&'static str>,
+    /// `positions[i]` is the file column of `columns[i]`.
     pub positions: Vec<usize>,
     /// Columns of the file that are not part of the format; they are ignored.
     pub extra: Vec<String>,
@@ -168,6 +170,7 @@ pub fn map_header(fields: &[&[u8]]) -> Result<HeaderMap, HeaderError> {
         .collect();
     Ok(HeaderMap {
         kind,
+        columns: required,
         positions,
         extra,
         width: names.len(),

@@ -80,11 +80,10 @@ fn fields<'r>(
     record: &'r ByteRecord,
 ) -> impl Iterator<Item = (&'static str, &'r [u8])> {
     header
-        .kind
-        .columns()
-        .into_iter()
-        .zip(header.positions.clone())
-        .map(|(column, position)| (column, &record[position]))
+        .columns
+        .iter()
+        .zip(&header.positions)
+        .map(|(column, &position)| (*column, &record[position]))
 }
 
 fn at<T>(column: &'static str, result: fields::FieldResult<T>) -> Result<T, Problem> {
