@@ -201,11 +201,12 @@ async fn copy(
         }
     }
     drop(receiver); // stops the parser if we broke off
-    let report = match parser.await? {
-        Ok(report) => report,
-        Err(error) => {
-            // A database error is the cause when the parser was cut off; report that one.
-            sent?;
+    let report = match (parser.await?, &sent) {
+        (Ok(report), _) => Some(report),
+        // The parser was cut off by the database error in `sent`, handled below (a duplicate key
+        // on the bulk path is not a failure).
+        (Err(_), Err(_)) => None,
+        (Err(error), Ok(())) => {
             copy.abort(error.to_string()).await?;
             return Err(error.into());
         }
@@ -219,7 +220,10 @@ async fn copy(
         }
     };
     match finished {
-        Ok(()) => Ok(Some(Copied { kind, report, bulk })),
+        Ok(()) => match report {
+            Some(report) => Ok(Some(Copied { kind, report, bulk })),
+            None => Err(ParseError::Closed.into()),
+        },
         Err(error) if bulk && is_duplicate_key(&error) => {
             exec(conn, format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}")).await?;
             Ok(None)
