@@ -3,7 +3,13 @@
 
 pub mod clock;
 pub mod conditions;
+pub mod context;
+pub mod controllers;
 pub mod hash;
+pub mod jobs;
+pub mod metrics;
 pub mod pods;
+pub mod runner;
 pub mod runs;
 pub mod schedule;
+pub mod versions;

@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PodSecurityContext,
     PodSpec, SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
-use mooc_crds::common::{PodSettings, PullPolicy};
+use mooc_crds::common::{PodSettings, PullPolicy, S3Bucket};
 use serde_json::Value;
 
 /// Name of the worker container (and the key `podOverrides` merges containers by).
@@ -41,6 +41,26 @@ pub fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
             ..EnvVarSource::default()
         }),
     }
+}
+
+/// The settings `mooc-worker` reads for an S3 bucket; the credentials come from their Secret.
+pub fn s3_env(bucket: &S3Bucket) -> Vec<EnvVar> {
+    let credentials = &bucket.credentials_secret_ref;
+    vec![
+        literal("S3_ENDPOINT", &bucket.endpoint),
+        literal("S3_BUCKET", &bucket.bucket),
+        literal("AWS_REGION", &bucket.region),
+        from_secret(
+            "AWS_ACCESS_KEY_ID",
+            &credentials.name,
+            &credentials.access_key_id_key,
+        ),
+        from_secret(
+            "AWS_SECRET_ACCESS_KEY",
+            &credentials.name,
+            &credentials.secret_access_key_key,
+        ),
+    ]
 }
 
 /// The pod spec of a worker: `container` gets the image, resources and a restricted security

@@ -4,6 +4,7 @@
 pub mod etl;
 pub mod generate;
 pub mod health;
+pub mod prune;
 pub mod settings;
 pub mod stores;
 pub mod termination;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mooc_worker::settings::{KafkaSettings, PostgresSettings, S3Settings};
-use mooc_worker::{etl, generate, health, termination};
+use mooc_worker::{etl, generate, health, prune, termination};
 use tracing_subscriber::EnvFilter;
 
 /// The mooc-recsys workers; the operator runs one subcommand per Job or Deployment.
@@ -22,6 +22,8 @@ enum Command {
     Etl(etl::EtlArgs),
     /// Writes seeded synthetic user_info.csv and train.csv files of any size.
     Generate(generate::GenerateArgs),
+    /// Deletes every object under S3 prefixes (model bundles past retention).
+    Prune(prune::PruneArgs),
 }
 
 #[tokio::main]
@@ -42,6 +44,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Prune(args) => run_prune(&args).await,
     }
 }
 
@@ -58,6 +61,24 @@ async fn run_etl(args: &etl::EtlArgs) -> ExitCode {
     match outcome {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::FAILURE,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            let message = serde_json::json!({ "error": format!("{error:#}") });
+            if let Err(error) = termination::report(&args.termination_log, &message) {
+                tracing::error!("{error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_prune(args: &prune::PruneArgs) -> ExitCode {
+    let outcome = match S3Settings::from_env() {
+        Ok(s3) => prune::run(args, &s3).await,
+        Err(error) => Err(error.into()),
+    };
+    match outcome.and_then(|summary| prune::report(args, &summary)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             let message = serde_json::json!({ "error": format!("{error:#}") });

@@ -1,0 +1,554 @@
+//! The operator against the local platform's real API server and node: each test runs the
+//! operator binary on a namespace of its own, applies resources and reads back what a user sees
+//! (status, conditions, Jobs, ConfigMaps, Deployments, Events). Worker stand-ins (the probe image
+//! writing a fixed termination message) are named as such; the DataLoad test runs the real ETL.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use mooc_worker::settings::{PostgresSettings, S3Settings};
+use serde_json::{Value, json};
+use support::*;
+
+/// The mooc-worker binary of this build, packed into the image the operator's Jobs use.
+fn build_worker_image() {
+    let cargo = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--locked",
+            "-p",
+            "mooc-worker",
+            "--bin",
+            "mooc-worker",
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(cargo.success(), "mooc-worker builds");
+    // target/<profile>/deps/<this test> → target/<profile>/mooc-worker
+    let binary = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("mooc-worker");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../dev/k8s/binary-image.sh");
+    let status = std::process::Command::new(script)
+        .arg(WORKER_IMAGE)
+        .arg(&binary)
+        .status()
+        .expect("binary-image.sh runs");
+    assert!(status.success(), "the worker image was built and imported");
+}
+
+fn dataload(name: &str, spec: Value) -> Value {
+    json!({ "apiVersion": "mooc.recsys.io/v1alpha1", "kind": "DataLoad", "metadata": { "name": name }, "spec": spec })
+}
+
+fn source(prefix: &str) -> Value {
+    let mut source = bucket();
+    source["prefix"] = json!(prefix);
+    source
+}
+
+fn target() -> Value {
+    json!({ "uriSecretRef": { "name": "mooc-postgres", "key": "uri" } })
+}
+
+fn run_jobs(jobs: &[Job]) -> Vec<String> {
+    let mut names: Vec<String> = jobs
+        .iter()
+        .filter_map(|j| j.metadata.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A database schema of the test's own, as a DATABASE_URL.
+async fn schema_url() -> String {
+    let base = PostgresSettings::from_env().expect("PostgreSQL settings");
+    let schema = format!("op_{}", uuid::Uuid::new_v4().simple());
+    let pool = mooc_worker::stores::postgres::connect(&base, 1)
+        .await
+        .expect("PostgreSQL must be running (dev/up)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    format!("{}?options=-c%20search_path%3D{schema}", base.url)
+}
+
+#[tokio::test]
+async fn a_dataload_runs_the_etl_worker_reports_rows_and_is_ready_for_kubectl_wait() {
+    build_worker_image();
+    let (client, ns) = namespace("op-dataload").await;
+    install_crds(&client).await;
+    let database_url = schema_url().await;
+    secrets(&client, &ns, &database_url).await;
+    let s3 = S3Settings::from_env().unwrap();
+    let store = mooc_worker::stores::s3::client(&s3);
+    let prefix = format!("operator-test/{ns}/");
+    let header = "username,course_id,truth,action_click_about,action_click_courseware,action_click_forum,action_click_info,action_click_progress,action_close_courseware,action_close_forum,action_create_comment,action_create_thread,action_delete_comment,action_delete_thread,action_load_video,action_pause_video,action_play_video,action_problem_check,action_problem_check_correct,action_problem_check_incorrect,action_problem_get,action_problem_save,action_reset_problem,action_seek_video,action_stop_video,unique_session_count,avg_nActions_per_session,timestamp";
+    let row = |user: &str| format!("{user},c1,1{},3,2.5,1404777600", ",1".repeat(22));
+    let train = format!(
+        "{header}\n{}\n{}\n{}\nu4,c1,1,1\n",
+        row("u1"),
+        row("u2"),
+        row("u3")
+    );
+    store
+        .put_object()
+        .bucket(&s3.bucket)
+        .key(format!("{prefix}train.csv"))
+        .body(ByteStream::from(train.into_bytes()))
+        .send()
+        .await
+        .unwrap();
+
+    let operator = Operator::start(&ns, 3600);
+    let spec = json!({ "source": source(&prefix), "target": target(), "maxRejectRatio": 0.5 });
+    create(&client, &ns, "dataloads", dataload("mooc-data", spec))
+        .await
+        .unwrap();
+
+    // What a user runs: kubectl wait returns once the load finished.
+    let waited = std::process::Command::new("kubectl")
+        .args([
+            "wait",
+            "--for=condition=Ready",
+            "dataload/mooc-data",
+            "-n",
+            &ns,
+            "--timeout=180s",
+        ])
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        waited.status.success(),
+        "kubectl wait: {}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    let loaded = get(&client, &ns, "dataloads", "mooc-data").await;
+    let status = &loaded["status"];
+    assert_eq!(status["phase"], "Succeeded");
+    assert_eq!(
+        (
+            status["rowsLoaded"].as_u64(),
+            status["rowsRejected"].as_u64()
+        ),
+        (Some(3), Some(1))
+    );
+    assert_eq!(status["objectsLoaded"], 1);
+    assert_eq!(status["observedGeneration"], 1);
+    assert!(
+        status["dataFingerprint"]
+            .as_str()
+            .is_some_and(|f| !f.is_empty()),
+        "{status:#}"
+    );
+    let runs = status["runs"].as_array().unwrap();
+    assert_eq!(
+        (
+            runs.len(),
+            runs[0]["id"].as_str(),
+            runs[0]["phase"].as_str()
+        ),
+        (1, Some("g1"), Some("Succeeded"))
+    );
+    assert_eq!(runs[0]["result"]["rowsLoaded"], 3);
+
+    // The rows are really there, the rejected one kept.
+    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let enrollments: i64 = sqlx::query_scalar("SELECT count(*) FROM enrollments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let rejects: i64 = sqlx::query_scalar("SELECT count(*) FROM load_rejects")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((enrollments, rejects), (3, 1));
+
+    let jobs_now = jobs(&client, &ns).await;
+    assert_eq!(run_jobs(&jobs_now), ["mooc-data-g1"]);
+    let owner = &jobs_now[0].metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("DataLoad", "mooc-data")
+    );
+    let reasons = event_reasons(&client, &ns, "mooc-data").await;
+    assert!(
+        reasons.contains(&"RunStarted".into()) && reasons.contains(&"RunSucceeded".into()),
+        "{reasons:?}"
+    );
+
+    // Deleting the resource deletes its Jobs.
+    delete(&ns, "dataloads", "mooc-data");
+    wait_for("the run Job to be garbage-collected", 60, || async {
+        jobs(&client, &ns).await.is_empty()
+    })
+    .await;
+    drop(operator);
+    delete_namespace(&client, &ns).await;
+}
+
+/// A DataLoad whose worker is a stand-in reporting a load with fingerprint `fp1`.
+fn stand_in_dataload(name: &str) -> Value {
+    let mut spec = json!({ "source": source("in/"), "target": target() });
+    spec["pod"] = stand_in(
+        json!({ "rowsLoaded": 10, "rowsRejected": 0, "objectsLoaded": 2, "dataFingerprint": "fp1" }),
+    );
+    dataload(name, spec)
+}
+
+/// A model resource whose stand-in worker reports version `v-<run id>` with metric `metric`.
+fn stand_in_model(kind: &str, name: &str, metric: &str, score: f64, versions: Value) -> Value {
+    let message = json!({
+        "version": "v-$(MOOC_RUN_ID)",
+        "artifactUri": format!("s3://{}/models/{name}/v-$(MOOC_RUN_ID)/", env("S3_BUCKET")),
+        "metrics": { metric: score },
+        "dataFingerprint": "$(MOOC_DATA_FINGERPRINT)",
+    });
+    json!({
+        "apiVersion": "mooc.recsys.io/v1alpha1", "kind": kind, "metadata": { "name": name },
+        "spec": { "dataLoadRef": { "name": "data" }, "artifacts": bucket(), "versions": versions, "pod": stand_in(message) },
+    })
+}
+
+fn versions(object: &Value) -> Vec<String> {
+    object["status"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Waits until a resource has recorded `count` runs, all succeeded; returns it.
+async fn wait_runs(
+    client: &kube::Client,
+    ns: &str,
+    plural: &str,
+    name: &str,
+    count: usize,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let object = get(client, ns, plural, name).await;
+        let runs = object["status"]["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if runs.len() == count && runs.iter().all(|r| r["phase"] == "Succeeded") {
+            return object;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {count} succeeded runs of {plural}/{name}: {:#}",
+            object["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn stand_in_workers_drive_dependencies_versions_promotion_pinning_retention_and_serving() {
+    let (client, ns) = namespace("op-models").await;
+    install_crds(&client).await;
+    secrets(&client, &ns, &env("DATABASE_URL")).await;
+    let _operator = Operator::start(&ns, 3600);
+
+    // The TrainingRun waits for its DataLoad.
+    let training = stand_in_model("TrainingRun", "dropout", "auc", 0.8, json!({ "keep": 2 }));
+    create(&client, &ns, "trainingruns", training)
+        .await
+        .unwrap();
+    wait_for("DependenciesReady=False on the TrainingRun", 60, || async {
+        let tr = get(&client, &ns, "trainingruns", "dropout").await;
+        tr["status"]["phase"] == "Waiting" && !condition(&tr, "DependenciesReady")
+    })
+    .await;
+    assert!(
+        jobs(&client, &ns).await.is_empty(),
+        "no run before the data is loaded"
+    );
+
+    create(&client, &ns, "dataloads", stand_in_dataload("data"))
+        .await
+        .unwrap();
+    let tr = wait_condition(&client, &ns, "trainingruns", "dropout", "Ready", 120).await;
+    assert_eq!(tr["status"]["activeVersion"], "v-g1");
+    assert_eq!(tr["status"]["activeScore"], 0.8);
+    assert_eq!(tr["status"]["trainedFingerprint"], "fp1");
+    assert!(condition(&tr, "DependenciesReady"));
+    assert_eq!(
+        tr["status"]["runs"][0]["parameters"]["hyperparameters"]["numLeaves"],
+        31
+    );
+
+    // On-demand runs with notes: each adds a version; equal AUC is promoted; keep 2 prunes v-g1.
+    for (token, count) in [("first", 2), ("second", 3)] {
+        let annotations = json!({ "metadata": { "annotations": { "mooc.recsys.io/run-now": token, "mooc.recsys.io/run-notes": format!("run {token}") } } });
+        patch(&client, &ns, "trainingruns", "dropout", annotations)
+            .await
+            .unwrap();
+        let tr = wait_runs(&client, &ns, "trainingruns", "dropout", count).await;
+        assert_eq!(tr["status"]["runs"][0]["notes"], format!("run {token}"));
+        assert_eq!(tr["status"]["runs"][0]["trigger"], "RunNow");
+    }
+    let tr = get(&client, &ns, "trainingruns", "dropout").await;
+    let kept = versions(&tr);
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(!kept.contains(&"v-g1".to_owned()), "{kept:?}");
+    let newest = format!("v-{}", tr["status"]["runs"][0]["id"].as_str().unwrap());
+    assert_eq!(
+        tr["status"]["activeVersion"].as_str(),
+        Some(newest.as_str())
+    );
+    let older = kept.iter().find(|v| **v != newest).unwrap().clone();
+    let prune_jobs: Vec<Job> = jobs(&client, &ns)
+        .await
+        .into_iter()
+        .filter(|j| {
+            j.metadata
+                .name
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("dropout-prune-")
+        })
+        .collect();
+    assert_eq!(prune_jobs.len(), 1, "one prune Job for v-g1");
+    let prune_args = prune_jobs[0]
+        .spec
+        .clone()
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .args
+        .clone()
+        .unwrap();
+    assert!(
+        prune_args.iter().any(|a| a.ends_with("/v-g1/")),
+        "{prune_args:?}"
+    );
+
+    // The ALSJob and the StreamDeployment: the pointer ConfigMap and a consumer Deployment.
+    let als = stand_in_model("ALSJob", "als", "ndcgAt10", 0.3, json!({}));
+    create(&client, &ns, "alsjobs", als).await.unwrap();
+    wait_condition(&client, &ns, "alsjobs", "als", "Ready", 120).await;
+    let stream = json!({
+        "apiVersion": "mooc.recsys.io/v1alpha1", "kind": "StreamDeployment", "metadata": { "name": "live" },
+        "spec": {
+            "kafka": { "bootstrapServers": env("MOOC_POD_KAFKA_BOOTSTRAP") },
+            "trainingRunRef": { "name": "dropout" }, "alsJobRef": { "name": "als" },
+            "pod": { "podOverrides": { "containers": [{ "name": "worker", "image": PROBE_IMAGE, "imagePullPolicy": "Never", "args": ["sleep"] }] } },
+        },
+    });
+    create(&client, &ns, "streamdeployments", stream)
+        .await
+        .unwrap();
+    let sd = wait_condition(&client, &ns, "streamdeployments", "live", "Ready", 120).await;
+    assert_eq!(sd["status"]["phase"], "Available");
+    assert_eq!(sd["status"]["availableReplicas"], 1);
+    assert_eq!(
+        sd["status"]["models"]["dropout"]["version"].as_str(),
+        Some(newest.as_str())
+    );
+    assert_eq!(sd["status"]["models"]["als"]["version"], "v-g1");
+    let pointer = |client: kube::Client, ns: String| async move {
+        let map = Api::<ConfigMap>::namespaced(client, &ns)
+            .get("live-models")
+            .await
+            .unwrap();
+        serde_json::from_str::<Value>(&map.data.unwrap()["models.json"]).unwrap()
+    };
+    assert_eq!(
+        pointer(client.clone(), ns.clone()).await["dropout"]["version"].as_str(),
+        Some(newest.as_str())
+    );
+
+    // Rollback: pinning the older kept version makes it active and republishes the pointer.
+    patch(
+        &client,
+        &ns,
+        "trainingruns",
+        "dropout",
+        json!({ "spec": { "versions": { "pinnedVersion": older } } }),
+    )
+    .await
+    .unwrap();
+    wait_for("the pinned version to be published", 60, || async {
+        pointer(client.clone(), ns.clone()).await["dropout"]["version"].as_str()
+            == Some(older.as_str())
+    })
+    .await;
+    let tr = get(&client, &ns, "trainingruns", "dropout").await;
+    assert_eq!(tr["status"]["activeVersion"].as_str(), Some(older.as_str()));
+    // A pin to a version that does not exist stalls with a message naming the known ones.
+    patch(
+        &client,
+        &ns,
+        "trainingruns",
+        "dropout",
+        json!({ "spec": { "versions": { "pinnedVersion": "v-nope" } } }),
+    )
+    .await
+    .unwrap();
+    let tr = wait_condition(&client, &ns, "trainingruns", "dropout", "Stalled", 60).await;
+    let stalled = tr["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Stalled")
+        .unwrap()
+        .clone();
+    assert!(
+        stalled["message"].as_str().unwrap().contains("v-nope"),
+        "{stalled}"
+    );
+
+    // Scaling through the scale subresource reaches the Deployment.
+    let scaled = std::process::Command::new("kubectl")
+        .args(["scale", "streamdeployment/live", "--replicas=2", "-n", &ns])
+        .output()
+        .unwrap();
+    assert!(
+        scaled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&scaled.stderr)
+    );
+    wait_for("two consumers", 120, || async {
+        let deployment = Api::<Deployment>::namespaced(client.clone(), &ns)
+            .get("live-consumer")
+            .await
+            .unwrap();
+        deployment.status.and_then(|s| s.available_replicas) == Some(2)
+    })
+    .await;
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn restarting_the_operator_mid_run_creates_no_second_job() {
+    let (client, ns) = namespace("op-restart").await;
+    install_crds(&client).await;
+    secrets(&client, &ns, &env("DATABASE_URL")).await;
+    let operator = Operator::start(&ns, 3600);
+    // A stand-in worker that runs until it is stopped: the run stays in progress.
+    let mut spec = json!({ "source": source("in/"), "target": target() });
+    spec["pod"] = json!({ "podOverrides": { "containers": [{ "name": "worker", "image": PROBE_IMAGE, "imagePullPolicy": "Never", "args": ["sleep"] }] } });
+    create(&client, &ns, "dataloads", dataload("long", spec))
+        .await
+        .unwrap();
+    wait_for("the run to be Running", 120, || async {
+        get(&client, &ns, "dataloads", "long").await["status"]["runs"][0]["phase"] == "Running"
+    })
+    .await;
+    operator.kill();
+    let before = get(&client, &ns, "dataloads", "long").await;
+
+    let _operator = Operator::start(&ns, 3600);
+    // A change that makes the new operator reconcile, without a new generation.
+    patch(
+        &client,
+        &ns,
+        "dataloads",
+        "long",
+        json!({ "metadata": { "labels": { "touched": "yes" } } }),
+    )
+    .await
+    .unwrap();
+    wait_for("the restarted operator to reconcile", 60, || async {
+        get(&client, &ns, "dataloads", "long").await["metadata"]["resourceVersion"]
+            != before["metadata"]["resourceVersion"]
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(run_jobs(&jobs(&client, &ns).await), ["long-g1"]);
+    let after = get(&client, &ns, "dataloads", "long").await;
+    assert_eq!(after["status"]["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(after["status"]["runs"][0]["phase"], "Running");
+    assert!(condition(&after, "Reconciling"));
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn an_invalid_schedule_stalls_with_one_event_and_no_job() {
+    let (client, ns) = namespace("op-invalid").await;
+    install_crds(&client).await;
+    secrets(&client, &ns, &env("DATABASE_URL")).await;
+    let _operator = Operator::start(&ns, 3600);
+    let spec = json!({ "source": source("in/"), "target": target(), "schedule": "0 25 * * *" });
+    create(&client, &ns, "dataloads", dataload("bad", spec))
+        .await
+        .unwrap();
+    let stalled = wait_condition(&client, &ns, "dataloads", "bad", "Stalled", 60).await;
+    assert_eq!(stalled["status"]["phase"], "Invalid");
+    assert!(!condition(&stalled, "Ready"));
+    let message = stalled["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Stalled")
+        .unwrap()["message"]
+        .clone();
+    assert!(
+        message.as_str().unwrap().contains("0 25 * * *"),
+        "the message names the expression: {message}"
+    );
+    // No retry storm: the status is not rewritten and the event is sent once.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let later = get(&client, &ns, "dataloads", "bad").await;
+    assert_eq!(
+        later["metadata"]["resourceVersion"],
+        stalled["metadata"]["resourceVersion"]
+    );
+    let reasons = event_reasons(&client, &ns, "bad").await;
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "InvalidSpec").count(),
+        1,
+        "{reasons:?}"
+    );
+    assert!(jobs(&client, &ns).await.is_empty());
+
+    // Fixing the spec clears Stalled; suspended, it starts nothing.
+    patch(
+        &client,
+        &ns,
+        "dataloads",
+        "bad",
+        json!({ "spec": { "schedule": "0 2 * * *", "suspend": true } }),
+    )
+    .await
+    .unwrap();
+    wait_for("the fixed DataLoad to be Suspended", 60, || async {
+        let fixed = get(&client, &ns, "dataloads", "bad").await;
+        fixed["status"]["phase"] == "Suspended"
+            && !condition(&fixed, "Stalled")
+            && fixed["status"]["observedGeneration"] == 2
+    })
+    .await;
+    assert!(jobs(&client, &ns).await.is_empty());
+    delete_namespace(&client, &ns).await;
+}
+
+/// `kubectl delete`, as a user deletes.
+fn delete(ns: &str, plural: &str, name: &str) {
+    let deleted = std::process::Command::new("kubectl")
+        .args(["delete", plural, name, "-n", ns, "--wait=false"])
+        .output()
+        .unwrap();
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+}

@@ -1,0 +1,236 @@
+//! What the operator's integration tests share: the CRDs installed from `manifests/crds.yaml`, the
+//! operator binary run as a process watching the test's namespace, the platform's credentials as
+//! Secrets, and reading resources back. Needs `eval "$(dev/env)"`; fails, never skips.
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+#[path = "../../../workers/tests/cluster/mod.rs"]
+pub mod cluster;
+pub use cluster::{delete_namespace, env, namespace, wait_for};
+
+pub const PROBE_IMAGE: &str = "mooc.local/probe:dev";
+pub const WORKER_IMAGE: &str = "mooc.local/mooc-worker:test";
+
+/// Applies the committed CRDs (server-side, so reruns are no-ops) and waits until they serve.
+pub async fn install_crds(client: &Client) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../manifests/crds.yaml"
+    ))
+    .unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for document in text.split("\n---\n").filter(|d| d.contains("kind:")) {
+        let crd: CustomResourceDefinition = serde_yaml::from_str(document).unwrap();
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(
+            &name,
+            &PatchParams::apply("mooc-operator-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("the API server accepts the CRDs");
+        wait_for(&format!("CRD {name} to be established"), 60, || async {
+            let crd = crds.get(&name).await.unwrap();
+            crd.status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        })
+        .await;
+    }
+}
+
+/// The operator as a process watching one namespace; killed (SIGKILL) when dropped.
+pub struct Operator(Child);
+
+impl Operator {
+    pub fn start(namespace: &str, job_ttl_seconds: u32) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_mooc-operator"))
+            .args([
+                "--namespace",
+                namespace,
+                "--worker-image",
+                WORKER_IMAGE,
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--job-ttl-seconds", &job_ttl_seconds.to_string()])
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the operator binary starts");
+        Self(child)
+    }
+
+    /// Kills the process at once, as a crashed or evicted pod would end.
+    pub fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `url` as pods reach it: the node IP stands for the host's loopback.
+pub fn for_pods(url: &str) -> String {
+    url.replace("127.0.0.1", &env("MOOC_POD_HOST_IP"))
+}
+
+/// Secrets `mooc-s3` and `mooc-postgres` (key `uri`, `database_url` given) as the samples use them.
+pub async fn secrets(client: &Client, namespace: &str, database_url: &str) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let s3: Secret = serde_json::from_value(json!({
+        "metadata": { "name": "mooc-s3" },
+        "stringData": { "AWS_ACCESS_KEY_ID": env("AWS_ACCESS_KEY_ID"), "AWS_SECRET_ACCESS_KEY": env("AWS_SECRET_ACCESS_KEY") },
+    }))
+    .unwrap();
+    let postgres: Secret = serde_json::from_value(json!({
+        "metadata": { "name": "mooc-postgres" },
+        "stringData": { "uri": for_pods(database_url) },
+    }))
+    .unwrap();
+    for secret in [s3, postgres] {
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+}
+
+/// The S3 part of a spec (source or artifacts) pointing at the platform's store.
+pub fn bucket() -> Value {
+    json!({
+        "endpoint": for_pods(&env("S3_ENDPOINT")),
+        "bucket": env("S3_BUCKET"),
+        "credentialsSecretRef": { "name": "mooc-s3" },
+    })
+}
+
+/// The API of one of our kinds by its plural; the kind itself is not needed to address it.
+fn dynamic(client: &Client, namespace: &str, plural: &str) -> Api<kube::api::DynamicObject> {
+    let resource = kube::api::ApiResource {
+        group: "mooc.recsys.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "mooc.recsys.io/v1alpha1".into(),
+        kind: String::new(),
+        plural: plural.into(),
+    };
+    Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
+/// A resource as JSON (`kubectl get -o json`), through the dynamic API.
+pub async fn get(client: &Client, namespace: &str, plural: &str, name: &str) -> Value {
+    let api = dynamic(client, namespace, plural);
+    serde_json::to_value(api.get(name).await.unwrap()).unwrap()
+}
+
+/// Creates a resource from JSON (`kind` and `apiVersion` included).
+pub async fn create(
+    client: &Client,
+    namespace: &str,
+    plural: &str,
+    object: Value,
+) -> Result<(), kube::Error> {
+    let api = dynamic(client, namespace, plural);
+    let object: kube::api::DynamicObject = serde_json::from_value(object).unwrap();
+    api.create(&PostParams::default(), &object)
+        .await
+        .map(|_| ())
+}
+
+/// Merge-patches a resource (spec changes, annotations).
+pub async fn patch(
+    client: &Client,
+    namespace: &str,
+    plural: &str,
+    name: &str,
+    patch: Value,
+) -> Result<(), kube::Error> {
+    let api = dynamic(client, namespace, plural);
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
+
+/// Whether condition `type_` of a resource read with [`get`] is `True` for its current generation.
+pub fn condition(object: &Value, type_: &str) -> bool {
+    let generation = &object["metadata"]["generation"];
+    object["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["type"] == type_ && c["status"] == "True" && &c["observedGeneration"] == generation
+        })
+}
+
+/// Waits until a resource has condition `type_` True; returns it.
+pub async fn wait_condition(
+    client: &Client,
+    namespace: &str,
+    plural: &str,
+    name: &str,
+    type_: &str,
+    seconds: u64,
+) -> Value {
+    let mut last = Value::Null;
+    let what = format!("{plural}/{name} to be {type_}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        last = get(client, namespace, plural, name).await;
+        if condition(&last, type_) {
+            return last;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last status: {:#}",
+            last["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The Jobs in `namespace` (the operator's runs and prunes).
+pub async fn jobs(client: &Client, namespace: &str) -> Vec<Job> {
+    Api::<Job>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+}
+
+/// Reasons of the Events about object `name`, oldest first.
+pub async fn event_reasons(client: &Client, namespace: &str, name: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let mut listed = events
+        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await
+        .unwrap()
+        .items;
+    listed.sort_by_key(|e| e.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    listed.into_iter().filter_map(|e| e.reason).collect()
+}
+
+/// A worker stand-in: the probe image writing `message` as its termination message, put in place
+/// of the worker container through `podOverrides` (`$(VAR)` is expanded by Kubernetes).
+pub fn stand_in(message: Value) -> Value {
+    json!({ "podOverrides": { "containers": [{
+        "name": "worker", "image": PROBE_IMAGE, "imagePullPolicy": "Never",
+        "args": ["echo", message.to_string()],
+    }] } })
+}
