@@ -324,21 +324,14 @@ async fn stand_in_workers_drive_dependencies_versions_promotion_pinning_retentio
         })
         .collect();
     assert_eq!(prune_jobs.len(), 1, "one prune Job for v-g1");
-    let prune_args = prune_jobs[0]
-        .spec
+    let pruned = prune_jobs[0]
+        .metadata
+        .annotations
         .clone()
-        .unwrap()
-        .template
-        .spec
-        .unwrap()
-        .containers[0]
-        .args
-        .clone()
-        .unwrap();
-    assert!(
-        prune_args.iter().any(|a| a.ends_with("/v-g1/")),
-        "{prune_args:?}"
-    );
+        .unwrap_or_default();
+    assert_eq!(pruned["mooc.recsys.io/pruned-versions"], "v-g1");
+    let reasons = event_reasons(&client, &ns, "dropout").await;
+    assert!(reasons.contains(&"VersionsPruned".into()), "{reasons:?}");
 
     // The ALSJob and the StreamDeployment: the pointer ConfigMap and a consumer Deployment.
     let als = stand_in_model("ALSJob", "als", "ndcgAt10", 0.3, json!({}));

@@ -182,15 +182,15 @@ pub fn prune_job<K: ModelKind>(
     )
     .map_err(|error| Error::InvalidSpec(error.to_string()))?;
     let name = crate::runs::job_name(&object.name_any(), &id);
-    Ok(jobs::owned_job(
-        object,
-        K::LABEL,
-        &name,
-        &id,
-        pod,
-        ttl_seconds,
-    ))
+    let mut job = jobs::owned_job(object, K::LABEL, &name, &id, pod, ttl_seconds);
+    // For people (and tests): what the Job deletes, whatever its pod runs.
+    let names: Vec<&str> = pruned.iter().map(|v| v.version.as_str()).collect();
+    job.metadata.annotations = Some([(PRUNED_ANNOTATION.to_owned(), names.join(","))].into());
+    Ok(job)
 }
+
+/// Annotation of a prune Job: the versions whose bundles it deletes.
+pub const PRUNED_ANNOTATION: &str = "mooc.recsys.io/pruned-versions";
 
 /// A version from a finished run's result (`{version, artifactUri, metrics, dataFingerprint}`);
 /// `None` when the run trained nothing (`skipped`: the data was unchanged).
@@ -574,6 +574,10 @@ mod tests {
                 "--uri",
                 "s3://models/models/dropout/20261201-020000-a/"
             ]
+        );
+        assert_eq!(
+            job.metadata.annotations.unwrap()[PRUNED_ANNOTATION],
+            "20261201-020000-a"
         );
         assert!(job.metadata.name.unwrap().starts_with("dropout-prune-"));
     }

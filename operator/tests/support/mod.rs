@@ -188,11 +188,10 @@ pub async fn wait_condition(
     type_: &str,
     seconds: u64,
 ) -> Value {
-    let mut last = Value::Null;
     let what = format!("{plural}/{name} to be {type_}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
     loop {
-        last = get(client, namespace, plural, name).await;
+        let last = get(client, namespace, plural, name).await;
         if condition(&last, type_) {
             return last;
         }
