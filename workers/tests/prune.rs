@@ -212,7 +212,7 @@ async fn a_uri_for_another_bucket_is_refused_before_anything_is_deleted() {
         format!("s3://{}/{root}v1", settings.bucket),
         format!("s3://{}/{root}../", settings.bucket),
     ] {
-        let error = prune::run(&args(&[bad.clone()]), &settings)
+        let error = prune::run(&args(std::slice::from_ref(&bad)), &settings)
             .await
             .expect_err("a bad URI is refused");
         assert!(format!("{error:#}").contains(&bad), "{error:#}");

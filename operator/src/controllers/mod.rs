@@ -296,15 +296,12 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
         scope: &Scope,
         all: &watcher::Config,
         ours: &watcher::Config,
-    ) -> futures::stream::BoxStream<
-        'static,
-        Result<(ObjectRef<K>, Action), kube::runtime::controller::Error<Error, watcher::Error>>,
-    > {
+    ) -> impl Future<Output = ()> + Send + 'static {
         let client = ctx.client.clone();
         let controller = Controller::new(scope.api::<K>(&client), all.clone())
             .owns(scope.api::<Job>(&client), ours.clone());
         let store = controller.store();
-        controller
+        let results = controller
             .watches(
                 scope.api::<DataLoad>(&client),
                 all.clone(),
@@ -322,7 +319,8 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
             )
             .shutdown_on_signal()
             .run(model::reconcile::<K>, error_policy(K::LABEL), ctx)
-            .boxed()
+            .boxed();
+        drain(results)
     }
     let training_runs = model_controller::<TrainingRun>(ctx.clone(), &scope, &all, &ours);
     let als_jobs = model_controller::<ALSJob>(ctx.clone(), &scope, &all, &ours);
@@ -357,12 +355,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
         .run(stream::reconcile, error_policy(stream::LABEL), ctx.clone())
         .boxed();
 
-    futures::join!(
-        drain(dataloads),
-        drain(training_runs),
-        drain(als_jobs),
-        drain(streams)
-    );
+    futures::join!(drain(dataloads), training_runs, als_jobs, drain(streams));
 }
 
 #[cfg(test)]
