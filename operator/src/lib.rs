@@ -9,6 +9,7 @@ pub mod hash;
 pub mod jobs;
 pub mod metrics;
 pub mod pods;
+pub mod rbac;
 pub mod runner;
 pub mod runs;
 pub mod schedule;

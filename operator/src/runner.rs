@@ -19,8 +19,20 @@ use serde::de::DeserializeOwned;
 use crate::clock::{from_time, to_time};
 use crate::context::{Context, Error, Result};
 use crate::jobs::{self, JOB_NAME_LABEL, Outcome};
+use crate::rbac::Rule;
 use crate::runs::{self, Inputs, Plan, SkipReason};
 use crate::schedule::{self, Decision, Schedule};
+
+/// API access the run machinery needs: Jobs, their pods' termination messages, Events.
+pub const RULES: &[Rule] = &[
+    Rule::new(
+        "batch",
+        &["jobs"],
+        &["get", "list", "watch", "create", "patch", "delete"],
+    ),
+    Rule::new("", &["pods"], &["get", "list"]),
+    Rule::new("events.k8s.io", &["events"], &["create", "patch"]),
+];
 
 /// A kind whose runs are Jobs.
 pub trait RunKind:

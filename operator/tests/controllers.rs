@@ -111,7 +111,7 @@ async fn a_dataload_runs_the_etl_worker_reports_rows_and_is_ready_for_kubectl_wa
         .await
         .unwrap();
 
-    let operator = Operator::start(&ns, 3600);
+    let operator = Operator::start(&client, &ns, 3600).await;
     let spec = json!({ "source": source(&prefix), "target": target(), "maxRejectRatio": 0.5 });
     create(&client, &ns, "dataloads", dataload("mooc-data", spec))
         .await
@@ -262,7 +262,7 @@ async fn stand_in_workers_drive_dependencies_versions_promotion_pinning_retentio
     let (client, ns) = namespace("op-models").await;
     install_crds(&client).await;
     secrets(&client, &ns, &env("DATABASE_URL")).await;
-    let _operator = Operator::start(&ns, 3600);
+    let _operator = Operator::start(&client, &ns, 3600).await;
 
     // The TrainingRun waits for its DataLoad.
     let training = stand_in_model("TrainingRun", "dropout", "auc", 0.8, json!({ "keep": 2 }));
@@ -426,6 +426,48 @@ async fn stand_in_workers_drive_dependencies_versions_promotion_pinning_retentio
         deployment.status.and_then(|s| s.available_replicas) == Some(2)
     })
     .await;
+
+    // New data retrains: unpinned, the TrainingRun follows the DataLoad's new fingerprint.
+    patch(
+        &client,
+        &ns,
+        "trainingruns",
+        "dropout",
+        json!({ "spec": { "versions": { "pinnedVersion": null } } }),
+    )
+    .await
+    .unwrap();
+    let reload = json!({ "rowsLoaded": 12, "rowsRejected": 0, "objectsLoaded": 1, "dataFingerprint": "fp2" });
+    patch(
+        &client,
+        &ns,
+        "dataloads",
+        "data",
+        // The pod is not part of what defines a load: a run-now annotation starts one.
+        json!({ "spec": { "pod": stand_in(reload) }, "metadata": { "annotations": { "mooc.recsys.io/run-now": "reload" } } }),
+    )
+    .await
+    .unwrap();
+    wait_for("a run on the new data", 120, || async {
+        let tr = get(&client, &ns, "trainingruns", "dropout").await;
+        let newest = &tr["status"]["runs"][0];
+        newest["trigger"] == "NewData"
+            && newest["phase"] == "Succeeded"
+            && tr["status"]["trainedFingerprint"] == "fp2"
+    })
+    .await;
+    let tr = get(&client, &ns, "trainingruns", "dropout").await;
+    assert!(!condition(&tr, "Stalled"));
+    let retrained = format!("v-{}", tr["status"]["runs"][0]["id"].as_str().unwrap());
+    assert_eq!(
+        tr["status"]["activeVersion"].as_str(),
+        Some(retrained.as_str())
+    );
+    wait_for("the retrained version to be published", 60, || async {
+        pointer(client.clone(), ns.clone()).await["dropout"]["version"].as_str()
+            == Some(retrained.as_str())
+    })
+    .await;
     delete_namespace(&client, &ns).await;
 }
 
@@ -434,7 +476,7 @@ async fn restarting_the_operator_mid_run_creates_no_second_job() {
     let (client, ns) = namespace("op-restart").await;
     install_crds(&client).await;
     secrets(&client, &ns, &env("DATABASE_URL")).await;
-    let operator = Operator::start(&ns, 3600);
+    let operator = Operator::start(&client, &ns, 3600).await;
     // A stand-in worker that runs until it is stopped: the run stays in progress.
     let mut spec = json!({ "source": source("in/"), "target": target() });
     spec["pod"] = json!({ "podOverrides": { "containers": [{ "name": "worker", "image": PROBE_IMAGE, "imagePullPolicy": "Never", "args": ["sleep"] }] } });
@@ -448,7 +490,7 @@ async fn restarting_the_operator_mid_run_creates_no_second_job() {
     operator.kill();
     let before = get(&client, &ns, "dataloads", "long").await;
 
-    let _operator = Operator::start(&ns, 3600);
+    let _operator = Operator::start(&client, &ns, 3600).await;
     // A change that makes the new operator reconcile, without a new generation.
     patch(
         &client,
@@ -478,7 +520,7 @@ async fn an_invalid_schedule_stalls_with_one_event_and_no_job() {
     let (client, ns) = namespace("op-invalid").await;
     install_crds(&client).await;
     secrets(&client, &ns, &env("DATABASE_URL")).await;
-    let _operator = Operator::start(&ns, 3600);
+    let _operator = Operator::start(&client, &ns, 3600).await;
     let spec = json!({ "source": source("in/"), "target": target(), "schedule": "0 25 * * *" });
     create(&client, &ns, "dataloads", dataload("bad", spec))
         .await

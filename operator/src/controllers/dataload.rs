@@ -17,7 +17,14 @@ use super::{
 use crate::context::{Context, Error, Result};
 use crate::metrics::ObjectLabels;
 use crate::pods::{self, from_secret, literal};
+use crate::rbac::Rule;
 use crate::runner::{self, RunKind};
+
+/// API access this controller needs (its Jobs' access is the runner's).
+pub const RULES: &[Rule] = &[
+    Rule::new("mooc.recsys.io", &["dataloads"], &["get", "list", "watch"]),
+    Rule::new("mooc.recsys.io", &["dataloads/status"], &["get", "update"]),
+];
 
 pub const LABEL: &str = "dataload";
 

@@ -23,8 +23,24 @@ use crate::context::{Context, Error, Result};
 use crate::jobs;
 use crate::metrics::ObjectLabels;
 use crate::pods::{self, from_secret, literal};
+use crate::rbac::Rule;
 use crate::runner::{self, RunKind};
 use crate::versions;
+
+/// API access these controllers need: their own kinds, the DataLoad they wait for (their Jobs,
+/// prune Jobs included, are the runner's).
+pub const RULES: &[Rule] = &[
+    Rule::new(
+        "mooc.recsys.io",
+        &["trainingruns", "alsjobs", "dataloads"],
+        &["get", "list", "watch"],
+    ),
+    Rule::new(
+        "mooc.recsys.io",
+        &["trainingruns/status", "alsjobs/status"],
+        &["get", "update"],
+    ),
+];
 
 /// A kind that trains model versions.
 pub trait ModelKind: RunKind {

@@ -28,6 +28,31 @@ use crate::context::{Context, Error, Result};
 use crate::controllers::model::ModelKind;
 use crate::jobs::{self, MANAGED_BY};
 use crate::pods::{self, literal};
+use crate::rbac::Rule;
+
+/// API access this controller needs: its kind, the models and data it follows, its children.
+pub const RULES: &[Rule] = &[
+    Rule::new(
+        "mooc.recsys.io",
+        &["streamdeployments", "trainingruns", "alsjobs", "dataloads"],
+        &["get", "list", "watch"],
+    ),
+    Rule::new(
+        "mooc.recsys.io",
+        &["streamdeployments/status"],
+        &["get", "update"],
+    ),
+    Rule::new(
+        "apps",
+        &["deployments"],
+        &["get", "list", "watch", "create", "patch", "delete"],
+    ),
+    Rule::new(
+        "",
+        &["configmaps"],
+        &["get", "list", "watch", "create", "patch"],
+    ),
+];
 
 pub const LABEL: &str = "streamdeployment";
 const COMPONENT_LABEL: &str = "mooc.recsys.io/component";

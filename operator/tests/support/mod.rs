@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::api::core::v1::{Event, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -50,11 +51,14 @@ pub async fn install_crds(client: &Client) {
     }
 }
 
-/// The operator as a process watching one namespace; killed (SIGKILL) when dropped.
+/// The operator as a process watching one namespace, with no more rights than
+/// `manifests/rbac.yaml` grants (it impersonates a ServiceAccount bound to that ClusterRole);
+/// killed (SIGKILL) when dropped.
 pub struct Operator(Child);
 
 impl Operator {
-    pub fn start(namespace: &str, job_ttl_seconds: u32) -> Self {
+    pub async fn start(client: &Client, namespace: &str, job_ttl_seconds: u32) -> Self {
+        let kubeconfig = least_privilege_kubeconfig(client, namespace).await;
         let child = Command::new(env!("CARGO_BIN_EXE_mooc-operator"))
             .args([
                 "--namespace",
@@ -65,6 +69,7 @@ impl Operator {
                 "127.0.0.1:0",
             ])
             .args(["--job-ttl-seconds", &job_ttl_seconds.to_string()])
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
             .spawn()
@@ -77,6 +82,48 @@ impl Operator {
         self.0.kill().unwrap();
         self.0.wait().unwrap();
     }
+}
+
+/// Applies the committed ClusterRole, binds it in `namespace` to a ServiceAccount and writes a
+/// kubeconfig that acts as that account; returns its path.
+async fn least_privilege_kubeconfig(client: &Client, namespace: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../manifests/rbac.yaml"
+    ))
+    .unwrap();
+    let role: ClusterRole = serde_yaml::from_str(&text).unwrap();
+    let params = PatchParams::apply("mooc-operator-tests").force();
+    Api::<ClusterRole>::all(client.clone())
+        .patch("mooc-operator", &params, &Patch::Apply(&role))
+        .await
+        .unwrap();
+    let account: ServiceAccount =
+        serde_json::from_value(json!({ "metadata": { "name": "mooc-operator" } })).unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+        .patch("mooc-operator", &params, &Patch::Apply(&account))
+        .await
+        .unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": { "name": "mooc-operator" },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "mooc-operator" },
+        "subjects": [{ "kind": "ServiceAccount", "name": "mooc-operator", "namespace": namespace }],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .patch("mooc-operator", &params, &Patch::Apply(&binding))
+        .await
+        .unwrap();
+    let admin = std::fs::read_to_string(env("KUBECONFIG")).unwrap();
+    let user = format!("  user:\n    as: system:serviceaccount:{namespace}:mooc-operator\n");
+    assert!(
+        admin.contains("  user:\n"),
+        "the dev kubeconfig has a user entry"
+    );
+    let path = std::env::temp_dir().join(format!("mooc-operator-{namespace}.kubeconfig"));
+    std::fs::write(&path, admin.replacen("  user:\n", &user, 1)).unwrap();
+    path
 }
 
 impl Drop for Operator {
