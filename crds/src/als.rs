@@ -71,6 +71,7 @@ pub struct AlsHyperparameters {
     #[serde(default = "default_factors")]
     #[schemars(range(min = 1, max = 1024))]
     pub factors: u32,
+    /// Alternating sweeps over users and courses.
     #[serde(default = "default_iterations")]
     #[schemars(range(min = 1, max = 1000))]
     pub iterations: u32,
@@ -89,6 +90,7 @@ pub struct AlsHyperparameters {
     #[serde(default = "default_holdout")]
     #[schemars(range(min = 0.01, max = 0.5))]
     pub test_fraction: f64,
+    /// Seed of the hold-out and of the initial factors; the same seed gives the same factors.
     #[serde(default = "crate::training::default_seed")]
     pub seed: u64,
 }

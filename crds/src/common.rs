@@ -316,6 +316,8 @@ fn default_keep() -> u32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Promotion {
+    /// `IfNotWorse` (default): promote unless the held-out metric is worse than the active
+    /// version's by more than `maxRegression`; `Always`: every successful run; `Manual`: none.
     #[serde(default)]
     pub policy: PromotionPolicy,
     /// With `IfNotWorse`: the largest drop of the metric against the active version still promoted.

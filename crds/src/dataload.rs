@@ -113,8 +113,11 @@ pub struct DataLoadStatus {
     /// Objects skipped as unchanged by the last successful load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objects_unchanged: Option<u64>,
+    /// Rows inserted or updated by the last successful load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows_loaded: Option<u64>,
+    /// Rows the last successful load rejected; each is kept in table `load_rejects` with its
+    /// object, line and reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows_rejected: Option<u64>,
     /// Fingerprint of the loaded data; training records it as lineage, and a new one retrains.

@@ -139,6 +139,47 @@ mod tests {
         assert_eq!(unwrap_lines("one\n two\n\nthree"), "one two\n\nthree");
     }
 
+    /// Paths of the schema's properties that have no description (`kubectl explain` would show
+    /// them bare).
+    fn undocumented(schema: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        if let Some(properties) = schema["properties"].as_object() {
+            for (name, property) in properties {
+                let here = format!("{path}.{name}");
+                let described = property["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.trim().is_empty());
+                if !described {
+                    out.push(here.clone());
+                }
+                undocumented(property, &here, out);
+            }
+        }
+        if schema["items"].is_object() {
+            undocumented(&schema["items"], &format!("{path}[]"), out);
+        }
+        if schema["additionalProperties"].is_object() {
+            undocumented(&schema["additionalProperties"], &format!("{path}{{}}"), out);
+        }
+    }
+
+    #[test]
+    fn every_spec_and_status_field_is_documented_for_kubectl_explain() {
+        for crd in definitions() {
+            let version = &crd.spec.versions[0];
+            let schema =
+                serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema).unwrap();
+            let mut missing = Vec::new();
+            for part in ["spec", "status"] {
+                undocumented(&schema["properties"][part], part, &mut missing);
+            }
+            assert!(
+                missing.is_empty(),
+                "{}: fields without a description: {missing:#?}",
+                crd.spec.names.kind
+            );
+        }
+    }
+
     #[test]
     fn every_kind_is_in_the_category_with_its_short_name() {
         let names: Vec<(String, Vec<String>, Vec<String>)> = definitions()

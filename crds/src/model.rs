@@ -39,6 +39,35 @@ pub struct Artifacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[^/].*[^/]$"))]
     pub prefix: Option<String>,
+    /// What deleting the resource does to its bundles: `Retain` leaves them (and their registry
+    /// rows) in place; `Delete` removes every bundle first, the resource staying until they are gone.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// The fate of a resource's model bundles when the resource is deleted.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum DeletionPolicy {
+    /// Keep the bundles; a new resource with the same prefix never overwrites them.
+    #[default]
+    Retain,
+    /// Delete every bundle of the resource before the resource goes away.
+    Delete,
+}
+
+/// Bundles of versions past retention that are being deleted; kept in status until their prune
+/// Job succeeded, so neither a crash nor the resource's deletion leaves them behind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPrune {
+    /// The prune Job, named after what it deletes.
+    pub job: String,
+    /// The versions whose bundles it deletes.
+    pub versions: Vec<String>,
+    /// Their bundle prefixes.
+    pub artifact_uris: Vec<String>,
 }
 
 /// Status of a model kind.
@@ -63,4 +92,7 @@ pub struct ModelStatus {
     /// The DataLoad fingerprint the last run trained on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_fingerprint: Option<String>,
+    /// Bundles of pruned versions not yet confirmed deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruning: Vec<PendingPrune>,
 }

@@ -116,6 +116,7 @@ fn default_recommendations_topic() -> String {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelRef {
+    /// Name of the TrainingRun or ALSJob.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Serve this version instead of the resource's active one.
@@ -156,7 +157,9 @@ pub enum ServingPhase {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishedModel {
+    /// The version being served.
     pub version: String,
+    /// Its bundle, `s3://<bucket>/<prefix>/<version>/`.
     pub artifact_uri: String,
 }
 
@@ -180,6 +183,7 @@ pub struct StreamDeploymentStatus {
     /// Consumer pods (for the scale subresource).
     #[serde(default)]
     pub replicas: i32,
+    /// Consumer pods available (ready for the Deployment's minReadySeconds).
     #[serde(default)]
     pub available_replicas: i32,
     /// Label selector of the consumer pods (for the scale subresource and autoscalers).

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -11,6 +12,7 @@ use axum::routing::get;
 use clap::Parser;
 use mooc_operator::context::{Config, Context};
 use mooc_operator::controllers::{self, Scope};
+use mooc_operator::leader::LeaderElection;
 use mooc_operator::metrics::Metrics;
 use tracing_subscriber::EnvFilter;
 
@@ -29,6 +31,42 @@ struct Args {
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, env = "MOOC_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
+    /// Reconcile only while holding a Lease, so that several replicas can run (one leads).
+    #[arg(long, env = "MOOC_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Namespace of the Lease; the operator's own (`POD_NAMESPACE`) in a pod.
+    #[arg(long, env = "POD_NAMESPACE", required_if_eq("leader_elect", "true"))]
+    leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "MOOC_LEADER_ELECTION_LEASE",
+        default_value = "mooc-operator"
+    )]
+    leader_election_lease: String,
+    /// Seconds a leader's Lease lasts without renewal; a standby takes over after it.
+    #[arg(long, env = "MOOC_LEADER_ELECTION_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=300))]
+    leader_election_lease_seconds: u64,
+}
+
+/// Who this replica is in the Lease: its pod name, else host and process id.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// SIGTERM (a pod being stopped) or Ctrl-C.
+async fn stop_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 #[tokio::main]
@@ -52,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
         job_ttl_seconds: args.job_ttl_seconds,
     };
     let ctx = Arc::new(Context::new(
-        client,
+        client.clone(),
         config,
         metrics.clone(),
         Arc::new(chrono::Utc::now),
@@ -66,8 +104,46 @@ async fn main() -> anyhow::Result<()> {
         .route("/healthz", get(|| async { StatusCode::OK }))
         .route("/readyz", get(|| async { StatusCode::OK }));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    controllers::run(ctx, Scope(args.namespace)).await;
+    let scope = Scope(args.namespace);
+    let outcome = match args.leader_election_namespace.filter(|_| args.leader_elect) {
+        None => {
+            controllers::run(ctx, scope).await;
+            Ok(())
+        }
+        Some(namespace) => {
+            let election = LeaderElection::new(
+                client,
+                &namespace,
+                &args.leader_election_lease,
+                identity(),
+                Duration::from_secs(args.leader_election_lease_seconds),
+            );
+            let lease = format!("{namespace}/{}", args.leader_election_lease);
+            tracing::info!(%lease, identity = election.identity(), "waiting to lead");
+            tokio::select! {
+                _ = election.acquire() => lead(&election, &lease, ctx, scope).await,
+                _ = stop_signal() => Ok(()),
+            }
+        }
+    };
     server.abort();
     tracing::info!("stopped");
-    Ok(())
+    outcome
+}
+
+/// Reconciles while holding the Lease; gives it up on a graceful stop, fails when it is lost.
+async fn lead(
+    election: &LeaderElection,
+    lease: &str,
+    ctx: Arc<Context>,
+    scope: Scope,
+) -> anyhow::Result<()> {
+    tracing::info!(%lease, identity = election.identity(), "leading");
+    tokio::select! {
+        _ = controllers::run(ctx, scope) => {
+            election.release().await;
+            Ok(())
+        }
+        _ = election.keep() => anyhow::bail!("lost the Lease {lease}; stopping so that only one replica reconciles"),
+    }
 }

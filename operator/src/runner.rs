@@ -280,7 +280,8 @@ pub async fn apply_jobs<K: RunKind>(
     Ok(changed)
 }
 
-async fn delete_job(ctx: &Context, namespace: &str, name: &str) -> Result<()> {
+/// Deletes a Job and, in the background, its pods; an absent Job is fine.
+pub async fn delete_job(ctx: &Context, namespace: &str, name: &str) -> Result<()> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),

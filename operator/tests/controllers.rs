@@ -468,6 +468,192 @@ async fn stand_in_workers_drive_dependencies_versions_promotion_pinning_retentio
             == Some(retrained.as_str())
     })
     .await;
+    delete_namespace_and_wait(&client, &ns).await;
+}
+
+/// The keys under `prefix` in the platform's bucket, sorted.
+async fn keys(store: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = store
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn retention_and_deletion_remove_real_bundles_through_prune_jobs_and_the_finalizer() {
+    build_worker_image();
+    let (client, ns) = namespace("op-bundles").await;
+    install_crds(&client).await;
+    secrets(&client, &ns, &env("DATABASE_URL")).await;
+    let s3 = S3Settings::from_env().unwrap();
+    let store = mooc_worker::stores::s3::client(&s3);
+    let prefix = format!("operator-test/{ns}/dropout");
+    for version in ["v1", "v2", "v3"] {
+        for file in ["model.txt", "manifest.json"] {
+            store
+                .put_object()
+                .bucket(&s3.bucket)
+                .key(format!("{prefix}/{version}/{file}"))
+                .body(ByteStream::from_static(b"bundle"))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let _operator = Operator::start(&client, &ns, 3600).await;
+    let mut artifacts = bucket();
+    artifacts["prefix"] = json!(prefix);
+    artifacts["deletionPolicy"] = json!("Delete");
+    let training = json!({
+        "apiVersion": "mooc.recsys.io/v1alpha1", "kind": "TrainingRun", "metadata": { "name": "dropout" },
+        // Its DataLoad never comes: no run starts, the versions below are all it has.
+        "spec": { "dataLoadRef": { "name": "absent" }, "artifacts": artifacts, "versions": { "keep": 1 } },
+    });
+    create(&client, &ns, "trainingruns", training)
+        .await
+        .unwrap();
+    wait_for("the finalizer and a first status", 60, || async {
+        let tr = get(&client, &ns, "trainingruns", "dropout").await;
+        tr["metadata"]["finalizers"] == json!(["mooc.recsys.io/bundle-cleanup"])
+            && tr["status"]["phase"] == "Waiting"
+    })
+    .await;
+
+    // Three versions an earlier run recorded; with keep 1, v1 and v2 go.
+    let version = |name: &str, day: u32| {
+        json!({
+            "version": name, "run": "g0", "created": format!("2026-12-0{day}T02:00:00Z"),
+            "artifactUri": format!("s3://{}/{prefix}/{name}/", s3.bucket), "metrics": { "auc": 0.8 },
+        })
+    };
+    patch_status(
+        &client,
+        &ns,
+        "trainingruns",
+        "dropout",
+        json!({ "versions": [version("v3", 3), version("v2", 2), version("v1", 1)], "activeVersion": "v3" }),
+    )
+    .await;
+    wait_for("the bundles of v1 and v2 to be deleted", 120, || async {
+        keys(&store, &s3.bucket, &format!("{prefix}/")).await
+            == [
+                format!("{prefix}/v3/manifest.json"),
+                format!("{prefix}/v3/model.txt"),
+            ]
+    })
+    .await;
+    wait_for("the prune to be confirmed in status", 60, || async {
+        let tr = get(&client, &ns, "trainingruns", "dropout").await;
+        tr["status"]["pruning"].is_null() && versions(&tr) == ["v3"]
+    })
+    .await;
+    let reasons = event_reasons(&client, &ns, "dropout").await;
+    assert!(
+        reasons.contains(&"VersionsPruned".into()) && reasons.contains(&"BundlesDeleted".into()),
+        "{reasons:?}"
+    );
+
+    // Deleted with deletionPolicy Delete: the finalizer holds it until v3's bundle is gone too.
+    delete(&ns, "trainingruns", "dropout");
+    wait_for("the TrainingRun to be gone", 120, || async {
+        !exists(&client, &ns, "trainingruns", "dropout").await
+    })
+    .await;
+    assert_eq!(
+        keys(&store, &s3.bucket, &format!("{prefix}/")).await,
+        Vec::<String>::new()
+    );
+    let cleanup: Vec<Job> = jobs(&client, &ns)
+        .await
+        .into_iter()
+        .filter(|j| {
+            j.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("dropout-cleanup-"))
+        })
+        .collect();
+    assert_eq!(cleanup.len(), 1, "one cleanup Job");
+    assert_eq!(
+        cleanup[0].metadata.annotations.as_ref().unwrap()["mooc.recsys.io/pruned-versions"],
+        "v3"
+    );
+    let reasons = event_reasons(&client, &ns, "dropout").await;
+    assert!(reasons.contains(&"CleanupStarted".into()), "{reasons:?}");
+    delete_namespace_and_wait(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn with_leader_election_one_replica_reconciles_and_a_standby_takes_over_when_it_dies() {
+    let (client, ns) = namespace("op-leader").await;
+    install_crds(&client).await;
+    secrets(&client, &ns, &env("DATABASE_URL")).await;
+    let flags = [
+        "--leader-elect",
+        "--leader-election-namespace",
+        &ns,
+        "--leader-election-lease-seconds",
+        "4",
+    ];
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), &ns);
+    let holder = || async {
+        leases
+            .get_opt("mooc-operator")
+            .await
+            .unwrap()
+            .and_then(|l| l.spec)
+            .unwrap_or_default()
+    };
+    let first = Operator::start_with(&client, &ns, 3600, &flags).await;
+    let first_id = format!("-{}", first.pid());
+    wait_for("the first replica to lead", 60, || async {
+        holder()
+            .await
+            .holder_identity
+            .is_some_and(|h| h.ends_with(&first_id))
+    })
+    .await;
+    let second = Operator::start_with(&client, &ns, 3600, &flags).await;
+    let second_id = format!("-{}", second.pid());
+    create(&client, &ns, "dataloads", stand_in_dataload("one"))
+        .await
+        .unwrap();
+    wait_condition(&client, &ns, "dataloads", "one", "Ready", 120).await;
+    assert!(
+        holder()
+            .await
+            .holder_identity
+            .is_some_and(|h| h.ends_with(&first_id)),
+        "the leader keeps its Lease while it renews it"
+    );
+
+    // The leader dies without giving the Lease up: the standby takes it once it expires.
+    first.kill();
+    wait_for("the standby to lead", 60, || async {
+        holder()
+            .await
+            .holder_identity
+            .is_some_and(|h| h.ends_with(&second_id))
+    })
+    .await;
+    assert_eq!(holder().await.lease_transitions, Some(1));
+    create(&client, &ns, "dataloads", stand_in_dataload("two"))
+        .await
+        .unwrap();
+    wait_condition(&client, &ns, "dataloads", "two", "Ready", 120).await;
+    assert_eq!(run_jobs(&jobs(&client, &ns).await), ["one-g1", "two-g1"]);
+    drop(second);
     delete_namespace(&client, &ns).await;
 }
 

@@ -1,6 +1,7 @@
 //! The four controllers and what they share: the status write, the conditions and phase of a
 //! Job-running kind, requeue timing and the per-object error backoff.
 
+pub mod bundles;
 pub mod dataload;
 pub mod model;
 pub mod stream;

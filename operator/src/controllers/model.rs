@@ -4,23 +4,24 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
-use kube::api::{Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use mooc_crds::common::{JobPhase, ModelVersion, PodSettings, RunPhase, RunRecord, Scheduling};
 use mooc_crds::model::{ModelStatus, ModelTraining};
-use mooc_crds::{ALSJob, DataLoad, TrainingRun};
+use mooc_crds::stream::{ModelRef, PublishedModel};
+use mooc_crds::{ALSJob, DataLoad, StreamDeployment, TrainingRun};
 use serde_json::json;
 
+use super::bundles;
 use super::{
     RunState, apply, instrumented, now_time, ready, requeue_after, run_conditions, stall,
     write_status,
 };
+use crate::cleanup;
 use crate::conditions::{DEPENDENCIES_READY, Update};
 use crate::context::{Context, Error, Result};
-use crate::jobs;
 use crate::metrics::ObjectLabels;
 use crate::pods::{self, from_secret, literal};
 use crate::rbac::Rule;
@@ -40,6 +41,10 @@ pub const RULES: &[Rule] = &[
         &["trainingruns/status", "alsjobs/status"],
         &["get", "update"],
     ),
+    // The bundle-cleanup finalizer (`crate::cleanup`).
+    Rule::new("mooc.recsys.io", &["trainingruns", "alsjobs"], &["patch"]),
+    // Versions the consumers serve are never pruned.
+    Rule::new("mooc.recsys.io", &["streamdeployments"], &["list"]),
 ];
 
 /// A kind that trains model versions.
@@ -55,10 +60,29 @@ pub trait ModelKind: RunKind {
     fn hyperparameters(&self) -> serde_json::Value;
     fn model_status(&self) -> Option<&ModelStatus>;
     fn set_model_status(&mut self, status: ModelStatus);
+    /// A StreamDeployment's reference to this kind, and the version of it the consumers serve.
+    fn served_by(sd: &StreamDeployment) -> (&ModelRef, Option<&PublishedModel>);
+}
+
+/// The versions of resource `name` that StreamDeployments serve or pin: retention keeps them,
+/// so a bundle is never deleted under a consumer.
+pub fn served_versions<K: ModelKind>(name: &str, streams: &[StreamDeployment]) -> Vec<String> {
+    streams
+        .iter()
+        .map(K::served_by)
+        .filter(|(reference, _)| reference.name == name)
+        .flat_map(|(reference, published)| {
+            reference
+                .pinned_version
+                .iter()
+                .chain(published.map(|p| &p.version))
+                .cloned()
+        })
+        .collect()
 }
 
 macro_rules! model_kind {
-    ($kind:ty, $label:literal, $subcommand:literal, $metric:literal, $prefix:literal) => {
+    ($kind:ty, $label:literal, $subcommand:literal, $metric:literal, $prefix:literal, $reference:ident, $published:ident) => {
         impl RunKind for $kind {
             const LABEL: &'static str = $label;
 
@@ -95,6 +119,11 @@ macro_rules! model_kind {
             fn set_model_status(&mut self, status: ModelStatus) {
                 self.status = Some(status);
             }
+
+            fn served_by(sd: &StreamDeployment) -> (&ModelRef, Option<&PublishedModel>) {
+                let published = sd.status.as_ref().and_then(|s| s.models.$published.as_ref());
+                (&sd.spec.$reference, published)
+            }
         }
     };
 }
@@ -104,9 +133,19 @@ model_kind!(
     "trainingrun",
     "train-dropout",
     "auc",
-    "models/dropout"
+    "models/dropout",
+    training_run_ref,
+    dropout
 );
-model_kind!(ALSJob, "alsjob", "train-als", "ndcgAt10", "models/als");
+model_kind!(
+    ALSJob,
+    "alsjob",
+    "train-als",
+    "ndcgAt10",
+    "models/als",
+    als_job_ref,
+    als
+);
 
 /// `s3://<bucket>/<prefix>/`: where the kind's bundles go, one `<version>/` each.
 pub fn artifacts_uri<K: ModelKind>(object: &K) -> String {
@@ -140,6 +179,8 @@ pub fn training_pod<K: ModelKind>(
     let mut env = vec![from_secret("DATABASE_URL", &database.name, &database.key)];
     env.extend(pods::s3_env(&object.training().artifacts.bucket));
     env.push(literal("MOOC_RUN_ID", &run.id));
+    // LightGBM's OpenMP threads spin while idle by default: up to 10x slower on a busy node.
+    env.push(literal("OMP_WAIT_POLICY", "passive"));
     if let Some(fingerprint) = parameters["dataFingerprint"].as_str() {
         env.push(literal("MOOC_DATA_FINGERPRINT", fingerprint));
     }
@@ -170,43 +211,6 @@ pub fn training_pod<K: ModelKind>(
     )
     .map_err(|error| Error::InvalidSpec(error.to_string()))
 }
-
-/// The Job that deletes the bundles of versions past retention; named after what it deletes, so
-/// repeating it is harmless.
-pub fn prune_job<K: ModelKind>(
-    object: &K,
-    pruned: &[ModelVersion],
-    default_image: &str,
-    ttl_seconds: i32,
-) -> Result<Job> {
-    let uris: Vec<&str> = pruned.iter().map(|v| v.artifact_uri.as_str()).collect();
-    let id = format!("prune-{}", crate::hash::short(uris.join(" ").as_bytes()));
-    let mut args = vec!["prune".to_owned()];
-    for uri in &uris {
-        args.extend(["--uri".to_owned(), (*uri).to_owned()]);
-    }
-    let container = Container {
-        args: Some(args),
-        env: Some(pods::s3_env(&object.training().artifacts.bucket)),
-        ..Container::default()
-    };
-    let pod = pods::worker_pod(
-        object.pod_settings(),
-        default_image,
-        container,
-        PodSpec::default(),
-    )
-    .map_err(|error| Error::InvalidSpec(error.to_string()))?;
-    let name = crate::runs::job_name(&object.name_any(), &id);
-    let mut job = jobs::owned_job(object, K::LABEL, &name, &id, pod, ttl_seconds);
-    // For people (and tests): what the Job deletes, whatever its pod runs.
-    let names: Vec<&str> = pruned.iter().map(|v| v.version.as_str()).collect();
-    job.metadata.annotations = Some([(PRUNED_ANNOTATION.to_owned(), names.join(","))].into());
-    Ok(job)
-}
-
-/// Annotation of a prune Job: the versions whose bundles it deletes.
-pub const PRUNED_ANNOTATION: &str = "mooc.recsys.io/pruned-versions";
 
 /// A version from a finished run's result (`{version, artifactUri, metrics, dataFingerprint}`);
 /// `None` when the run trained nothing (`skipped`: the data was unchanged).
@@ -330,6 +334,14 @@ async fn reconcile_inner<K: ModelKind>(object: &K, ctx: &Context) -> Result<Acti
     if runner::paused(object) {
         return Ok(Action::await_change());
     }
+    if cleanup::deleting(object) {
+        return bundles::finalize(ctx, object).await;
+    }
+    if !cleanup::holds_finalizer(object) {
+        // Before any Job can write a bundle; the patch's watch event reconciles again.
+        bundles::hold(ctx, object).await?;
+        return Ok(Action::await_change());
+    }
     let generation = object.meta().generation;
     let now = now_time(ctx);
     let mut status = object.model_status().cloned().unwrap_or_default();
@@ -377,7 +389,7 @@ async fn reconcile_inner<K: ModelKind>(object: &K, ctx: &Context) -> Result<Acti
     )
     .await?;
 
-    let mut events = Vec::new();
+    let mut events = bundles::settle(ctx, object, &mut status.pruning).await?;
     for run in driven.finished.iter().rev() {
         events.extend(record_run(&mut status, object, run));
     }
@@ -386,10 +398,15 @@ async fn reconcile_inner<K: ModelKind>(object: &K, ctx: &Context) -> Result<Acti
     status.active_version =
         versions::resolve_active(policy, status.active_version.as_deref(), &status.versions)
             .map_err(|error| Error::InvalidSpec(error.to_string()))?;
+    let streams = Api::<StreamDeployment>::namespaced(ctx.client.clone(), &namespace)
+        .list(&ListParams::default())
+        .await?;
+    let served = served_versions::<K>(&object.name_any(), &streams.items);
     let protected: Vec<&str> = status
         .active_version
         .iter()
         .chain(policy.pinned_version.iter())
+        .chain(served.iter())
         .map(String::as_str)
         .collect();
     let (kept, pruned) = versions::retain(
@@ -399,27 +416,10 @@ async fn reconcile_inner<K: ModelKind>(object: &K, ctx: &Context) -> Result<Acti
     );
     status.versions = kept;
     if !pruned.is_empty() {
-        // Before the status forgets them: a failed write repeats the same, idempotent Job.
-        let job = prune_job(
-            object,
-            &pruned,
-            &ctx.config.worker_image,
-            ctx.config.job_ttl_seconds,
-        )?;
-        let name = job.metadata.name.clone().unwrap_or_default();
-        Api::<Job>::namespaced(ctx.client.clone(), &namespace)
-            .patch(
-                &name,
-                &PatchParams::apply(jobs::MANAGED_BY).force(),
-                &Patch::Apply(&job),
-            )
-            .await?;
-        let names: Vec<&str> = pruned.iter().map(|v| v.version.as_str()).collect();
-        events.push((
-            false,
-            "VersionsPruned",
-            format!("Job {name} deletes the bundles of {}", names.join(", ")),
-        ));
+        // Recorded before the status forgets the versions; the Job follows the status write.
+        status
+            .pruning
+            .push(cleanup::retention_prune(&object.name_any(), &pruned));
     }
     let active = status
         .active_version
@@ -469,6 +469,7 @@ async fn reconcile_inner<K: ModelKind>(object: &K, ctx: &Context) -> Result<Acti
     if started {
         write_status(ctx, &written, |o| o.set_model_status(status.clone())).await?;
     }
+    bundles::start(ctx, object, &status.pruning).await?;
     runner::report(ctx, object, &driven).await;
     for (warning, reason, note) in events {
         ctx.event(object, warning, reason, note).await;
@@ -578,24 +579,39 @@ mod tests {
         assert_eq!(status.trained_fingerprint.as_deref(), Some("fp1"));
         let (kept, pruned) = versions::retain(status.versions.clone(), 2, &["20261203-020000-c"]);
         assert_eq!(kept.len(), 2);
-        let job = prune_job(&tr, &pruned, "img", 60).unwrap();
-        let args = job.spec.unwrap().template.spec.unwrap().containers[0]
-            .args
-            .clone()
-            .unwrap();
         assert_eq!(
-            args,
-            [
-                "prune",
-                "--uri",
-                "s3://models/models/dropout/20261201-020000-a/"
-            ]
+            pruned
+                .iter()
+                .map(|v| v.version.as_str())
+                .collect::<Vec<_>>(),
+            ["20261201-020000-a"]
         );
+    }
+
+    #[test]
+    fn versions_a_stream_serves_or_pins_are_protected_and_only_for_its_own_model() {
+        let sd = |training: &str, pinned: Option<&str>, served: Option<&str>| -> StreamDeployment {
+            serde_json::from_value(json!({
+                "metadata": { "name": "live", "namespace": "ml" },
+                "spec": {
+                    "kafka": { "bootstrapServers": "k:9092" },
+                    "trainingRunRef": { "name": training, "pinnedVersion": pinned },
+                    "alsJobRef": { "name": "courses" },
+                },
+                "status": { "models": { "dropout": served.map(|v| json!({ "version": v, "artifactUri": "s3://b/p/" })) } },
+            }))
+            .unwrap()
+        };
+        let streams = [
+            sd("dropout", Some("v1"), Some("v2")),
+            sd("other", Some("v7"), Some("v8")),
+            sd("dropout", None, None),
+        ];
         assert_eq!(
-            job.metadata.annotations.unwrap()[PRUNED_ANNOTATION],
-            "20261201-020000-a"
+            served_versions::<TrainingRun>("dropout", &streams),
+            ["v1", "v2"]
         );
-        assert!(job.metadata.name.unwrap().starts_with("dropout-prune-"));
+        assert!(served_versions::<ALSJob>("dropout", &streams).is_empty());
     }
 
     #[test]

@@ -58,6 +58,16 @@ pub struct Operator(Child);
 
 impl Operator {
     pub async fn start(client: &Client, namespace: &str, job_ttl_seconds: u32) -> Self {
+        Self::start_with(client, namespace, job_ttl_seconds, &[]).await
+    }
+
+    /// With extra flags (leader election).
+    pub async fn start_with(
+        client: &Client,
+        namespace: &str,
+        job_ttl_seconds: u32,
+        flags: &[&str],
+    ) -> Self {
         let kubeconfig = least_privilege_kubeconfig(client, namespace).await;
         let child = Command::new(env!("CARGO_BIN_EXE_mooc-operator"))
             .args([
@@ -69,12 +79,18 @@ impl Operator {
                 "127.0.0.1:0",
             ])
             .args(["--job-ttl-seconds", &job_ttl_seconds.to_string()])
+            .args(flags)
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("the operator binary starts");
         Self(child)
+    }
+
+    /// The process id (part of its leader-election identity).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
     }
 
     /// Kills the process at once, as a crashed or evicted pod would end.
@@ -184,6 +200,46 @@ fn dynamic(client: &Client, namespace: &str, plural: &str) -> Api<kube::api::Dyn
 pub async fn get(client: &Client, namespace: &str, plural: &str, name: &str) -> Value {
     let api = dynamic(client, namespace, plural);
     serde_json::to_value(api.get(name).await.unwrap()).unwrap()
+}
+
+/// Whether a resource exists.
+pub async fn exists(client: &Client, namespace: &str, plural: &str, name: &str) -> bool {
+    dynamic(client, namespace, plural)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+/// Merge-patches a resource's status, as a controller that recorded it earlier would have.
+pub async fn patch_status(
+    client: &Client,
+    namespace: &str,
+    plural: &str,
+    name: &str,
+    status: Value,
+) {
+    dynamic(client, namespace, plural)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "status": status })),
+        )
+        .await
+        .unwrap();
+}
+
+/// Deletes the namespace and waits until it is gone, the operator still running so that it
+/// releases its finalizers (a namespace is otherwise held in Terminating).
+pub async fn delete_namespace_and_wait(client: &Client, namespace: &str) {
+    delete_namespace(client, namespace).await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    wait_for(
+        &format!("namespace {namespace} to be deleted"),
+        120,
+        || async { namespaces.get_opt(namespace).await.unwrap().is_none() },
+    )
+    .await;
 }
 
 /// Creates a resource from JSON (`kind` and `apiVersion` included).
