@@ -1,5 +1,7 @@
 //! TrainingRun: the LightGBM dropout model, trained by `mooc-worker train-dropout` Jobs.
 
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -67,9 +69,11 @@ pub struct TrainingRunSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DropoutHyperparameters {
+    /// Shrinkage of each boosting round (LightGBM `learning_rate`).
     #[serde(default = "default_learning_rate")]
     #[schemars(range(min = 0.0001, max = 1.0))]
     pub learning_rate: f64,
+    /// Leaves per tree at most (LightGBM `num_leaves`).
     #[serde(default = "default_num_leaves")]
     #[schemars(range(min = 2, max = 131072))]
     pub num_leaves: u32,
@@ -81,6 +85,7 @@ pub struct DropoutHyperparameters {
     #[serde(default = "default_early_stopping_rounds")]
     #[schemars(range(min = 1, max = 10000))]
     pub early_stopping_rounds: u32,
+    /// Enrollments per leaf at least (LightGBM `min_data_in_leaf`).
     #[serde(default = "default_min_data_in_leaf")]
     #[schemars(range(min = 1))]
     pub min_data_in_leaf: u32,
@@ -103,6 +108,15 @@ pub struct DropoutHyperparameters {
     /// Seed of the split and of LightGBM, for reproducible runs.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Whether the learner's gender, education and birth year are features (the 22 action
+    /// counts, the two session aggregates and the course always are).
+    #[serde(default = "default_demographics")]
+    pub demographics: bool,
+    /// Any other LightGBM parameter by its LightGBM name, e.g. `max_bin: "127"` or
+    /// `bagging_fraction: "0.8"`. Parameters set by the fields above, the objective, the metric
+    /// and the categorical features are refused by the worker.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_parameters: BTreeMap<String, String>,
 }
 
 impl Default for DropoutHyperparameters {
@@ -118,6 +132,8 @@ impl Default for DropoutHyperparameters {
             validation_fraction: default_holdout(),
             test_fraction: default_holdout(),
             seed: default_seed(),
+            demographics: default_demographics(),
+            extra_parameters: BTreeMap::new(),
         }
     }
 }
@@ -142,6 +158,9 @@ fn default_feature_fraction() -> f64 {
 }
 fn default_holdout() -> f64 {
     0.15
+}
+fn default_demographics() -> bool {
+    true
 }
 pub(crate) fn default_seed() -> u64 {
     42

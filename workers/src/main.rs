@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mooc_worker::settings::{KafkaSettings, PostgresSettings, S3Settings};
-use mooc_worker::{etl, generate, health, prune, termination};
+use mooc_worker::{dropout, etl, generate, health, prune, termination};
 use tracing_subscriber::EnvFilter;
 
 /// The mooc-recsys workers; the operator runs one subcommand per Job or Deployment.
@@ -24,6 +24,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Deletes every object under S3 prefixes (model bundles past retention).
     Prune(prune::PruneArgs),
+    /// Trains the LightGBM dropout model into a new bundle (a TrainingRun run).
+    TrainDropout(dropout::TrainArgs),
 }
 
 #[tokio::main]
@@ -45,6 +47,7 @@ async fn main() -> ExitCode {
             }
         },
         Command::Prune(args) => run_prune(&args).await,
+        Command::TrainDropout(args) => run_train_dropout(&args).await,
     }
 }
 
@@ -54,21 +57,12 @@ async fn run_etl(args: &etl::EtlArgs) -> ExitCode {
         Ok((postgres, s3)) => etl::run(args, &postgres, &s3).await,
         Err(error) => Err(error.into()),
     };
-    let outcome = match outcome {
-        Ok(summary) => etl::report(args, &summary).map(|()| summary.failed()),
-        Err(error) => Err(error),
-    };
+    let outcome =
+        outcome.and_then(|summary| etl::report(args, &summary).map(|()| summary.failed()));
     match outcome {
-        Ok(false) => ExitCode::SUCCESS,
+        // Reported, with the objects that failed.
         Ok(true) => ExitCode::FAILURE,
-        Err(error) => {
-            tracing::error!("{error:#}");
-            let message = serde_json::json!({ "error": format!("{error:#}") });
-            if let Err(error) = termination::report(&args.termination_log, &message) {
-                tracing::error!("{error:#}");
-            }
-            ExitCode::FAILURE
-        }
+        other => finish(&args.termination_log, other.map(drop)),
     }
 }
 
@@ -77,12 +71,32 @@ async fn run_prune(args: &prune::PruneArgs) -> ExitCode {
         Ok(s3) => prune::run(args, &s3).await,
         Err(error) => Err(error.into()),
     };
-    match outcome.and_then(|summary| prune::report(args, &summary)) {
+    finish(
+        &args.termination_log,
+        outcome.and_then(|summary| prune::report(args, &summary)),
+    )
+}
+
+async fn run_train_dropout(args: &dropout::TrainArgs) -> ExitCode {
+    let settings = PostgresSettings::from_env().and_then(|pg| Ok((pg, S3Settings::from_env()?)));
+    let outcome = match settings {
+        Ok((postgres, s3)) => dropout::run(args, &postgres, &s3).await,
+        Err(error) => Err(error.into()),
+    };
+    finish(
+        &args.termination_log,
+        outcome.and_then(|o| termination::report(&args.termination_log, &o)),
+    )
+}
+
+/// Exit code of a job whose result was reported; an error is reported as `{"error": …}`.
+fn finish(termination_log: &std::path::Path, outcome: anyhow::Result<()>) -> ExitCode {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             let message = serde_json::json!({ "error": format!("{error:#}") });
-            if let Err(error) = termination::report(&args.termination_log, &message) {
+            if let Err(error) = termination::report(termination_log, &message) {
                 tracing::error!("{error:#}");
             }
             ExitCode::FAILURE
