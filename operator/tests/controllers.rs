@@ -195,7 +195,7 @@ async fn a_dataload_runs_the_etl_worker_reports_rows_and_is_ready_for_kubectl_wa
     })
     .await;
     drop(operator);
-    delete_namespace(&client, &ns).await;
+    delete_namespace_and_wait(&client, &ns).await;
 }
 
 /// A DataLoad whose worker is a stand-in reporting a load with fingerprint `fp1`.
@@ -654,7 +654,7 @@ async fn with_leader_election_one_replica_reconciles_and_a_standby_takes_over_wh
     wait_condition(&client, &ns, "dataloads", "two", "Ready", 120).await;
     assert_eq!(run_jobs(&jobs(&client, &ns).await), ["one-g1", "two-g1"]);
     drop(second);
-    delete_namespace(&client, &ns).await;
+    delete_namespace_and_wait(&client, &ns).await;
 }
 
 #[tokio::test]
@@ -698,7 +698,7 @@ async fn restarting_the_operator_mid_run_creates_no_second_job() {
     assert_eq!(after["status"]["runs"].as_array().unwrap().len(), 1);
     assert_eq!(after["status"]["runs"][0]["phase"], "Running");
     assert!(condition(&after, "Reconciling"));
-    delete_namespace(&client, &ns).await;
+    delete_namespace_and_wait(&client, &ns).await;
 }
 
 #[tokio::test]
@@ -758,7 +758,7 @@ async fn an_invalid_schedule_stalls_with_one_event_and_no_job() {
     })
     .await;
     assert!(jobs(&client, &ns).await.is_empty());
-    delete_namespace(&client, &ns).await;
+    delete_namespace_and_wait(&client, &ns).await;
 }
 
 /// `kubectl delete`, as a user deletes.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -102,6 +102,11 @@ impl Operator {
 
 /// Applies the committed ClusterRole, binds it in `namespace` to a ServiceAccount and writes a
 /// kubeconfig that acts as that account; returns its path.
+/// The ClusterRoleBinding of the operator that watches `namespace`.
+fn binding_name(namespace: &str) -> String {
+    format!("mooc-operator-{namespace}")
+}
+
 async fn least_privilege_kubeconfig(client: &Client, namespace: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -120,15 +125,17 @@ async fn least_privilege_kubeconfig(client: &Client, namespace: &str) -> std::pa
         .patch("mooc-operator", &params, &Patch::Apply(&account))
         .await
         .unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": { "name": "mooc-operator" },
+    // Bound cluster-wide, as an operator installed in its own namespace is: deleting the
+    // watched namespace must not take the operator's rights (it releases finalizers there).
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": { "name": binding_name(namespace) },
         "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "mooc-operator" },
         "subjects": [{ "kind": "ServiceAccount", "name": "mooc-operator", "namespace": namespace }],
     }))
     .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), namespace)
-        .patch("mooc-operator", &params, &Patch::Apply(&binding))
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .patch(&binding_name(namespace), &params, &Patch::Apply(&binding))
         .await
         .unwrap();
     let admin = std::fs::read_to_string(env("KUBECONFIG")).unwrap();
@@ -240,6 +247,10 @@ pub async fn delete_namespace_and_wait(client: &Client, namespace: &str) {
         || async { namespaces.get_opt(namespace).await.unwrap().is_none() },
     )
     .await;
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .delete(&binding_name(namespace), &Default::default())
+        .await
+        .unwrap();
 }
 
 /// Creates a resource from JSON (`kind` and `apiVersion` included).
