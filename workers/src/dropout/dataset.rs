@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(splits.test.labels, [1.0]);
         assert_eq!(splits.test.keys, [("u1".to_owned(), "c\t1".to_owned())]);
         let row = &splits.test.features;
-        assert_eq!(row.len(), schema.len());
+        assert_eq!(row.len(), schema.width());
         assert!(row[5].is_nan());
         assert_eq!(row[0], 7.0);
         assert_eq!(row[24], 1.0, "the unescaped course id is known");

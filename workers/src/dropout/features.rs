@@ -163,7 +163,8 @@ impl FeatureSchema {
         names
     }
 
-    pub fn len(&self) -> usize {
+    /// Number of features.
+    pub fn width(&self) -> usize {
         ACTIVITY_FEATURES + self.categoricals().len() + usize::from(self.demographics)
     }
 
@@ -244,8 +245,8 @@ mod tests {
         let schema = FeatureSchema { demographics: true };
         let mut out = Vec::new();
         schema.vector(&enrollment(), &vocabularies(), &mut out);
-        assert_eq!(out.len(), schema.len());
-        assert_eq!(schema.names().len(), schema.len());
+        assert_eq!(out.len(), schema.width());
+        assert_eq!(schema.names().len(), schema.width());
         assert_eq!(schema.names()[24], "course_id");
         assert_eq!(schema.categorical_positions(), [24, 25, 26]);
         assert!(out[3].is_nan(), "a missing count stays missing, not 0");

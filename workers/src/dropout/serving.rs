@@ -56,10 +56,10 @@ impl DropoutModel {
         let booster = lightgbm3::Booster::from_string(model)
             .with_context(|| format!("{version}: loading {MODEL_FILE}"))?;
         ensure!(
-            booster.num_features() as usize == features.schema.len(),
+            booster.num_features() as usize == features.schema.width(),
             "{version}: the model has {} features, the schema {}",
             booster.num_features(),
-            features.schema.len()
+            features.schema.width()
         );
         Ok(Self {
             version,
@@ -74,7 +74,7 @@ impl DropoutModel {
         if enrollments.is_empty() {
             return Ok(Vec::new());
         }
-        let mut features = Vec::with_capacity(enrollments.len() * self.schema.len());
+        let mut features = Vec::with_capacity(enrollments.len() * self.schema.width());
         for enrollment in enrollments {
             self.schema
                 .vector(enrollment, &self.vocabularies, &mut features);
@@ -85,7 +85,7 @@ impl DropoutModel {
     /// Probabilities of row-major feature vectors built with this model's schema.
     pub fn predict(&self, features: &[f64]) -> anyhow::Result<Vec<f64>> {
         self.booster
-            .predict(features, self.schema.len() as i32, true)
+            .predict(features, self.schema.width() as i32, true)
             .with_context(|| format!("scoring with {}", self.version))
     }
 }
