@@ -198,6 +198,96 @@ async fn a_dataload_runs_the_etl_worker_reports_rows_and_is_ready_for_kubectl_wa
     delete_namespace_and_wait(&client, &ns).await;
 }
 
+/// `../shared/data/real/<set>/<file>`.
+fn real_data(set: &str, file: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/real")
+        .join(set)
+        .join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn real_kdd2015_through_a_dataload_and_a_trainingrun_with_the_real_workers() {
+    build_worker_image();
+    let (client, ns) = namespace("op-train").await;
+    install_crds(&client).await;
+    let database_url = schema_url().await;
+    secrets(&client, &ns, &database_url).await;
+    let s3 = S3Settings::from_env().unwrap();
+    let store = mooc_worker::stores::s3::client(&s3);
+    let prefix = format!("operator-test/{ns}/");
+    for file in ["train.csv", "user_info.csv"] {
+        store
+            .put_object()
+            .bucket(&s3.bucket)
+            .key(format!("{prefix}{file}"))
+            .body(ByteStream::from(real_data("kdd2015", file)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let _operator = Operator::start(&client, &ns, 3600).await;
+    let spec = json!({ "source": source(&prefix), "target": target() });
+    create(&client, &ns, "dataloads", dataload("data", spec))
+        .await
+        .unwrap();
+    let mut artifacts = bucket();
+    artifacts["prefix"] = json!(format!("{prefix}models/dropout"));
+    let training = json!({
+        "apiVersion": "mooc.recsys.io/v1alpha1", "kind": "TrainingRun", "metadata": { "name": "dropout" },
+        "spec": {
+            "dataLoadRef": { "name": "data" }, "artifacts": artifacts,
+            "hyperparameters": { "maxRounds": 200, "earlyStoppingRounds": 20 },
+        },
+    });
+    create(&client, &ns, "trainingruns", training)
+        .await
+        .unwrap();
+    wait_condition(&client, &ns, "trainingruns", "dropout", "Ready", 300).await;
+
+    let tr = get(&client, &ns, "trainingruns", "dropout").await;
+    let status = &tr["status"];
+    let version = status["activeVersion"].as_str().unwrap().to_owned();
+    let auc = status["activeScore"].as_f64().unwrap();
+    assert!((0.80..0.99).contains(&auc), "test AUC {auc}: {status:#}");
+    let recorded = &status["versions"][0];
+    assert_eq!(recorded["version"], version.as_str());
+    assert_eq!(recorded["metrics"]["auc"], auc);
+    assert!(recorded["metrics"]["validationAuc"].as_f64().unwrap() > 0.8);
+    let run = &status["runs"][0];
+    assert_eq!(
+        run["result"]["samples"]["train"]
+            .as_u64()
+            .map(|n| n > 7_000),
+        Some(true)
+    );
+    // The bundle the status points at is whole in S3.
+    let uri = recorded["artifactUri"].as_str().unwrap();
+    let directory = mooc_worker::prune::parse_uri(uri, &s3.bucket).unwrap();
+    let bundle = mooc_worker::bundle::read(&store, &directory).await.unwrap();
+    assert_eq!(bundle.manifest.version, version);
+
+    // Run again on demand: the data is unchanged, so the run succeeds as skipped.
+    let again = json!({ "metadata": { "annotations": { "mooc.recsys.io/run-now": "again" } } });
+    patch(&client, &ns, "trainingruns", "dropout", again)
+        .await
+        .unwrap();
+    let tr = wait_runs(&client, &ns, "trainingruns", "dropout", 2).await;
+    assert_eq!(
+        tr["status"]["runs"][0]["result"]["skipped"], true,
+        "{:#}",
+        tr["status"]
+    );
+    assert_eq!(versions(&tr), [version.as_str()]);
+    assert!(
+        event_reasons(&client, &ns, "dropout")
+            .await
+            .contains(&"RunSkipped".into())
+    );
+    delete_namespace_and_wait(&client, &ns).await;
+}
+
 /// A DataLoad whose worker is a stand-in reporting a load with fingerprint `fp1`.
 fn stand_in_dataload(name: &str) -> Value {
     let mut spec = json!({ "source": source("in/"), "target": target() });
