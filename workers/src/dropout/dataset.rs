@@ -126,36 +126,45 @@ fn add_row(
     splits: &mut Splits,
 ) -> anyhow::Result<()> {
     let line = std::str::from_utf8(line).context("not UTF-8")?;
-    let fields: Vec<Option<Cow<str>>> = line.split('\t').map(text_field).collect();
-    if fields.len() != COPY_COLUMNS {
-        bail!("{} columns, expected {COPY_COLUMNS}", fields.len());
+    // Per row: split into a fixed array, no allocation; only id and text columns are unescaped.
+    let mut raw = [""; COPY_COLUMNS];
+    let mut count = 0;
+    for field in line.split('\t') {
+        if let Some(slot) = raw.get_mut(count) {
+            *slot = field;
+        }
+        count += 1;
     }
-    let text = |i: usize| fields[i].as_deref();
+    if count != COPY_COLUMNS {
+        bail!("{count} columns, expected {COPY_COLUMNS}");
+    }
     let number = |i: usize| -> anyhow::Result<Option<f64>> {
-        text(i)
-            .map(|v| {
-                v.parse::<f64>()
-                    .with_context(|| format!("not a number: {v:?}"))
-            })
-            .transpose()
+        match raw[i] {
+            "\\N" => Ok(None),
+            v => v
+                .parse::<f64>()
+                .map(Some)
+                .with_context(|| format!("not a number: {v:?}")),
+        }
     };
-    let username = text(0).context("username is NULL")?;
-    let course_id = text(1).context("course_id is NULL")?;
-    let label: f32 = match text(2) {
-        Some("1") => 1.0,
-        Some("0") => 0.0,
+    let at = 3 + ACTIVITY_FEATURES;
+    let [username, course_id, gender, education] = [0, 1, at, at + 1].map(|i| text_field(raw[i]));
+    let username = username.as_deref().context("username is NULL")?;
+    let course_id = course_id.as_deref().context("course_id is NULL")?;
+    let label: f32 = match raw[2] {
+        "1" => 1.0,
+        "0" => 0.0,
         other => bail!("truth is {other:?}"),
     };
     let mut activity = [None; ACTIVITY_FEATURES];
     for (i, value) in activity.iter_mut().enumerate() {
         *value = number(3 + i)?;
     }
-    let at = 3 + ACTIVITY_FEATURES;
     let enrollment = Enrollment {
         activity,
         course_id,
-        gender: text(at),
-        education: text(at + 1),
+        gender: gender.as_deref(),
+        education: education.as_deref(),
         birth: number(at + 2)?,
     };
     let split = fractions.split(username, seed);

@@ -18,10 +18,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use mooc_crds::training::DropoutHyperparameters;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::PgConnection;
 
 use crate::bundle::{self, Bundle, Manifest};
 use crate::prune::{Target, parse_uri};
@@ -68,7 +66,7 @@ pub struct Samples {
 
 /// What a run did, for the operator (termination message) and people (stdout).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", untagged)]
+#[serde(untagged)]
 pub enum Outcome {
     Trained(Trained),
     Skipped(Skipped),
@@ -105,18 +103,6 @@ pub struct Skipped {
     pub data_fingerprint: String,
 }
 
-/// The data fingerprint of everything loaded when the operator passed none: the same digest the
-/// ETL reports, over every object of the ledger.
-async fn ledger_fingerprint(conn: &mut PgConnection) -> anyhow::Result<String> {
-    sqlx::query_scalar(
-        "SELECT md5(coalesce(string_agg(object_key || '@' || etag, E'\\n' ORDER BY object_key), ''))
-         FROM load_ledger",
-    )
-    .fetch_one(conn)
-    .await
-    .context("computing the data fingerprint from load_ledger")
-}
-
 pub async fn run(
     args: &TrainArgs,
     postgres: &PostgresSettings,
@@ -124,8 +110,8 @@ pub async fn run(
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let created = chrono::Utc::now();
-    let hyperparameters: DropoutHyperparameters = serde_json::from_str(&args.hyperparameters)
-        .context("--hyperparameters is not a TrainingRun spec.hyperparameters object")?;
+    let hyperparameters =
+        parameters::parse_hyperparameters(&args.hyperparameters).context("--hyperparameters")?;
     let schema = FeatureSchema {
         demographics: hyperparameters.demographics,
     };
@@ -146,7 +132,8 @@ pub async fn run(
     stores::postgres::migrate(&mut conn).await?;
     let fingerprint = match &args.data_fingerprint {
         Some(fingerprint) => fingerprint.clone(),
-        None => ledger_fingerprint(&mut conn).await?,
+        // Everything loaded, when the operator passed none.
+        None => crate::etl::data_fingerprint(&mut conn, None).await?,
     };
     let model = artifacts.uri();
     if let Some((version, artifact_uri)) =

@@ -1,5 +1,6 @@
 //! The LightGBM parameters of a run, from the TrainingRun's hyperparameters. Pure.
 
+use anyhow::Context;
 use mooc_crds::training::DropoutHyperparameters;
 
 use super::features::FeatureSchema;
@@ -77,6 +78,21 @@ pub enum ParameterError {
     BadValue(String),
     #[error("validationFraction {validation} + testFraction {test} leaves no users for training")]
     NoTrainingUsers { validation: f64, test: f64 },
+}
+
+/// A TrainingRun's `spec.hyperparameters` as JSON; omitted fields take their defaults, and an
+/// unknown one (a typo) is an error rather than silently ignored.
+pub fn parse_hyperparameters(json: &str) -> anyhow::Result<DropoutHyperparameters> {
+    let given: serde_json::Value = serde_json::from_str(json).context("not JSON")?;
+    let Some(fields) = given.as_object() else {
+        anyhow::bail!("not a JSON object: {json}");
+    };
+    let defaults = serde_json::to_value(DropoutHyperparameters::default())?;
+    let known = |name: &str| name == "extraParameters" || defaults.get(name).is_some();
+    if let Some(unknown) = fields.keys().find(|name| !known(name)) {
+        anyhow::bail!("unknown hyperparameter {unknown:?} (LightGBM names go in extraParameters)");
+    }
+    serde_json::from_value(given).context("not a TrainingRun spec.hyperparameters object")
 }
 
 /// `key=value` pairs for LightGBM's datasets and booster.
@@ -165,6 +181,24 @@ mod tests {
         assert_eq!(value(&p, "max_bin"), "127");
         assert_eq!(value(&p, "num_threads"), "1", "a user may pin the threads");
         assert_eq!(p.iter().filter(|(k, _)| k == "num_threads").count(), 1);
+    }
+
+    #[test]
+    fn hyperparameters_take_defaults_and_refuse_unknown_names() {
+        let parsed = parse_hyperparameters(r#"{"numLeaves": 63}"#).unwrap();
+        assert_eq!(parsed.num_leaves, 63);
+        assert_eq!(
+            parsed.learning_rate,
+            DropoutHyperparameters::default().learning_rate
+        );
+        let typo = parse_hyperparameters(r#"{"learningrate": 0.1}"#).unwrap_err();
+        assert!(typo.to_string().contains("\"learningrate\""), "{typo}");
+        let wrong = parse_hyperparameters(r#"{"numLeaves": "many"}"#).unwrap_err();
+        assert!(
+            format!("{wrong:#}").contains("invalid type: string"),
+            "{wrong:#}"
+        );
+        assert!(parse_hyperparameters("[1]").is_err());
     }
 
     #[test]

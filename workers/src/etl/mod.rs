@@ -309,6 +309,26 @@ impl ObjectResult {
     }
 }
 
+/// The digest of the loaded objects' keys and ETags: what a load reports and training records as
+/// its lineage. `scope` limits it to some objects of a bucket (a DataLoad's); `None` takes every
+/// object of the ledger.
+pub async fn data_fingerprint(
+    conn: &mut PgConnection,
+    scope: Option<(&str, &[&str])>,
+) -> anyhow::Result<String> {
+    let (bucket, keys) = scope.unzip();
+    sqlx::query_scalar(
+        "SELECT md5(coalesce(string_agg(object_key || '@' || etag, E'\\n' ORDER BY object_key), ''))
+         FROM load_ledger
+         WHERE ($1::text IS NULL OR bucket = $1) AND ($2::text[] IS NULL OR object_key = ANY($2))",
+    )
+    .bind(bucket)
+    .bind(keys)
+    .fetch_one(conn)
+    .await
+    .context("computing the data fingerprint from load_ledger")
+}
+
 async fn summarise(
     conn: &mut PgConnection,
     args: &EtlArgs,
@@ -318,14 +338,7 @@ async fn summarise(
 ) -> anyhow::Result<LoadSummary> {
     let count = |status| objects.iter().filter(|o| o.status == status).count();
     let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-    let data_fingerprint: String = sqlx::query_scalar(
-        "SELECT md5(coalesce(string_agg(object_key || '@' || etag, E'\\n' ORDER BY object_key), ''))
-         FROM load_ledger WHERE bucket = $1 AND object_key = ANY($2)",
-    )
-    .bind(bucket)
-    .bind(&keys)
-    .fetch_one(&mut *conn)
-    .await?;
+    let data_fingerprint = data_fingerprint(conn, Some((bucket, &keys))).await?;
     let users_without_info = if count(ObjectStatus::Loaded) > 0 {
         let without: i64 = sqlx::query_scalar(
             "SELECT count(DISTINCT username) FROM enrollments e
