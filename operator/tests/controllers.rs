@@ -84,16 +84,61 @@ async fn schema_url() -> String {
     format!("{}?options=-c%20search_path%3D{schema}", base.url)
 }
 
+/// A namespace for a test with the real workers: the worker image built, the CRDs, Secrets for a
+/// database schema of its own, and an S3 prefix of its own.
+struct RealWorkers {
+    client: kube::Client,
+    ns: String,
+    database_url: String,
+    s3: S3Settings,
+    store: aws_sdk_s3::Client,
+    prefix: String,
+}
+
+impl RealWorkers {
+    async fn new(name: &str) -> Self {
+        build_worker_image();
+        let (client, ns) = namespace(name).await;
+        install_crds(&client).await;
+        let database_url = schema_url().await;
+        secrets(&client, &ns, &database_url).await;
+        let s3 = S3Settings::from_env().unwrap();
+        let store = mooc_worker::stores::s3::client(&s3);
+        let prefix = format!("operator-test/{ns}/");
+        Self {
+            client,
+            ns,
+            database_url,
+            s3,
+            store,
+            prefix,
+        }
+    }
+
+    /// Puts `body` at `<prefix><file>`.
+    async fn upload(&self, file: &str, body: Vec<u8>) {
+        self.store
+            .put_object()
+            .bucket(&self.s3.bucket)
+            .key(format!("{}{file}", self.prefix))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_dataload_runs_the_etl_worker_reports_rows_and_is_ready_for_kubectl_wait() {
-    build_worker_image();
-    let (client, ns) = namespace("op-dataload").await;
-    install_crds(&client).await;
-    let database_url = schema_url().await;
-    secrets(&client, &ns, &database_url).await;
-    let s3 = S3Settings::from_env().unwrap();
-    let store = mooc_worker::stores::s3::client(&s3);
-    let prefix = format!("operator-test/{ns}/");
+    let bed = RealWorkers::new("op-dataload").await;
+    let RealWorkers {
+        client,
+        ns,
+        database_url,
+        prefix,
+        ..
+    } = &bed;
+    let (client, ns) = (client.clone(), ns.clone());
     let header = "username,course_id,truth,action_click_about,action_click_courseware,action_click_forum,action_click_info,action_click_progress,action_close_courseware,action_close_forum,action_create_comment,action_create_thread,action_delete_comment,action_delete_thread,action_load_video,action_pause_video,action_play_video,action_problem_check,action_problem_check_correct,action_problem_check_incorrect,action_problem_get,action_problem_save,action_reset_problem,action_seek_video,action_stop_video,unique_session_count,avg_nActions_per_session,timestamp";
     let row = |user: &str| format!("{user},c1,1{},3,2.5,1404777600", ",1".repeat(22));
     let train = format!(
@@ -102,17 +147,10 @@ async fn a_dataload_runs_the_etl_worker_reports_rows_and_is_ready_for_kubectl_wa
         row("u2"),
         row("u3")
     );
-    store
-        .put_object()
-        .bucket(&s3.bucket)
-        .key(format!("{prefix}train.csv"))
-        .body(ByteStream::from(train.into_bytes()))
-        .send()
-        .await
-        .unwrap();
+    bed.upload("train.csv", train.into_bytes()).await;
 
     let operator = Operator::start(&client, &ns, 3600).await;
-    let spec = json!({ "source": source(&prefix), "target": target(), "maxRejectRatio": 0.5 });
+    let spec = json!({ "source": source(prefix), "target": target(), "maxRejectRatio": 0.5 });
     create(&client, &ns, "dataloads", dataload("mooc-data", spec))
         .await
         .unwrap();
@@ -164,7 +202,7 @@ async fn a_dataload_runs_the_etl_worker_reports_rows_and_is_ready_for_kubectl_wa
     assert_eq!(runs[0]["result"]["rowsLoaded"], 3);
 
     // The rows are really there, the rejected one kept.
-    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let pool = sqlx::PgPool::connect(database_url).await.unwrap();
     let enrollments: i64 = sqlx::query_scalar("SELECT count(*) FROM enrollments")
         .fetch_one(&pool)
         .await
@@ -209,26 +247,16 @@ fn real_data(set: &str, file: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn real_kdd2015_through_a_dataload_and_a_trainingrun_with_the_real_workers() {
-    build_worker_image();
-    let (client, ns) = namespace("op-train").await;
-    install_crds(&client).await;
-    let database_url = schema_url().await;
-    secrets(&client, &ns, &database_url).await;
-    let s3 = S3Settings::from_env().unwrap();
-    let store = mooc_worker::stores::s3::client(&s3);
-    let prefix = format!("operator-test/{ns}/");
+    let bed = RealWorkers::new("op-train").await;
+    let RealWorkers {
+        s3, store, prefix, ..
+    } = &bed;
+    let (client, ns) = (bed.client.clone(), bed.ns.clone());
     for file in ["train.csv", "user_info.csv"] {
-        store
-            .put_object()
-            .bucket(&s3.bucket)
-            .key(format!("{prefix}{file}"))
-            .body(ByteStream::from(real_data("kdd2015", file)))
-            .send()
-            .await
-            .unwrap();
+        bed.upload(file, real_data("kdd2015", file)).await;
     }
     let _operator = Operator::start(&client, &ns, 3600).await;
-    let spec = json!({ "source": source(&prefix), "target": target() });
+    let spec = json!({ "source": source(prefix), "target": target() });
     create(&client, &ns, "dataloads", dataload("data", spec))
         .await
         .unwrap();
@@ -265,7 +293,7 @@ async fn real_kdd2015_through_a_dataload_and_a_trainingrun_with_the_real_workers
     // The bundle the status points at is whole in S3.
     let uri = recorded["artifactUri"].as_str().unwrap();
     let directory = mooc_worker::prune::parse_uri(uri, &s3.bucket).unwrap();
-    let bundle = mooc_worker::bundle::read(&store, &directory).await.unwrap();
+    let bundle = mooc_worker::bundle::read(store, &directory).await.unwrap();
     assert_eq!(bundle.manifest.version, version);
 
     // Run again on demand: the data is unchanged, so the run succeeds as skipped.
