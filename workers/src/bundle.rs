@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::prune::Target;
+use crate::stores;
 
 pub const MANIFEST: &str = "manifest.json";
 
@@ -126,27 +127,11 @@ impl Bundle {
     }
 }
 
-async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Result<Vec<u8>> {
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .with_context(|| format!("reading s3://{bucket}/{key}"))?;
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .with_context(|| format!("reading s3://{bucket}/{key}"))?;
-    Ok(bytes.into_bytes().to_vec())
-}
-
 /// Reads the bundle under `directory`, checking every file against the manifest.
 pub async fn read(s3: &aws_sdk_s3::Client, directory: &Target) -> anyhow::Result<Bundle> {
     let manifest_key = format!("{}{MANIFEST}", directory.prefix);
     let manifest: Manifest = serde_json::from_slice(
-        &get(s3, &directory.bucket, &manifest_key)
+        &stores::s3::read(s3, &directory.bucket, &manifest_key)
             .await
             .with_context(|| format!("{directory} is not a complete bundle (no {MANIFEST})"))?,
     )
@@ -159,7 +144,7 @@ pub async fn read(s3: &aws_sdk_s3::Client, directory: &Target) -> anyhow::Result
     }
     let mut files = BTreeMap::new();
     for (name, entry) in &manifest.files {
-        let bytes = get(
+        let bytes = stores::s3::read(
             s3,
             &directory.bucket,
             &format!("{}{name}", directory.prefix),

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mooc_worker::settings::{KafkaSettings, PostgresSettings, S3Settings};
-use mooc_worker::{dropout, etl, generate, health, prune, termination};
+use mooc_worker::{als, dropout, etl, generate, health, prune, termination, training};
 use tracing_subscriber::EnvFilter;
 
 /// The mooc-recsys workers; the operator runs one subcommand per Job or Deployment.
@@ -25,7 +25,9 @@ enum Command {
     /// Deletes every object under S3 prefixes (model bundles past retention).
     Prune(prune::PruneArgs),
     /// Trains the LightGBM dropout model into a new bundle (a TrainingRun run).
-    TrainDropout(dropout::TrainArgs),
+    TrainDropout(training::TrainArgs),
+    /// Trains implicit-feedback ALS course recommendations into a new bundle (an ALSJob run).
+    TrainAls(als::AlsArgs),
 }
 
 #[tokio::main]
@@ -47,7 +49,18 @@ async fn main() -> ExitCode {
             }
         },
         Command::Prune(args) => run_prune(&args).await,
-        Command::TrainDropout(args) => run_train_dropout(&args).await,
+        Command::TrainDropout(ref args) => {
+            run_training(&args.termination_log, |postgres, s3| async move {
+                dropout::run(args, &postgres, &s3).await
+            })
+            .await
+        }
+        Command::TrainAls(ref args) => {
+            run_training(&args.training.termination_log, |postgres, s3| async move {
+                als::run(args, &postgres, &s3).await
+            })
+            .await
+        }
     }
 }
 
@@ -77,15 +90,23 @@ async fn run_prune(args: &prune::PruneArgs) -> ExitCode {
     )
 }
 
-async fn run_train_dropout(args: &dropout::TrainArgs) -> ExitCode {
+/// A training job: settings from the environment, the outcome reported for the operator.
+async fn run_training<T, F>(
+    termination_log: &std::path::Path,
+    train: impl FnOnce(PostgresSettings, S3Settings) -> F,
+) -> ExitCode
+where
+    T: serde::Serialize,
+    F: Future<Output = anyhow::Result<T>>,
+{
     let settings = PostgresSettings::from_env().and_then(|pg| Ok((pg, S3Settings::from_env()?)));
     let outcome = match settings {
-        Ok((postgres, s3)) => dropout::run(args, &postgres, &s3).await,
+        Ok((postgres, s3)) => train(postgres, s3).await,
         Err(error) => Err(error.into()),
     };
     finish(
-        &args.termination_log,
-        outcome.and_then(|o| termination::report(&args.termination_log, &o)),
+        termination_log,
+        outcome.and_then(|o| termination::report(termination_log, &o)),
     )
 }
 

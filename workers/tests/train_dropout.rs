@@ -11,10 +11,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use mooc_worker::bundle::{self, Manifest};
 use mooc_worker::dropout::features::{ACTIVITY_FEATURES, Enrollment, activity_columns};
 use mooc_worker::dropout::serving::DropoutModel;
-use mooc_worker::dropout::{self, Outcome, TrainArgs, Trained};
+use mooc_worker::dropout::{self, Outcome, Trained};
 use mooc_worker::prune::{Target, parse_uri};
 use mooc_worker::registry;
 use mooc_worker::stores;
+use mooc_worker::training::TrainArgs;
 use sqlx::{AssertSqlSafe, Row};
 use support::TestBed;
 

@@ -1,17 +1,16 @@
 //! Labelled enrollments from PostgreSQL, streamed with `COPY … TO STDOUT` (no per-row protocol
 //! round trips, no ORM) straight into the three splits' feature matrices.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
-use futures::TryStreamExt;
 use sqlx::PgConnection;
 
 use super::features::{
     ACTIVITY_FEATURES, Enrollment, FeatureSchema, Vocabularies, Vocabulary, activity_columns,
 };
 use super::split::{Fractions, Split};
+use crate::stores::copy_out;
 
 /// A category is learnt only when it occurs this often among labelled enrollments; rarer ones
 /// share the unknown bucket, which therefore is learnt too.
@@ -90,27 +89,11 @@ pub async fn load(
     seed: u64,
 ) -> anyhow::Result<Splits> {
     let mut splits = Splits::default();
-    let mut pending: Vec<u8> = Vec::new();
-    let mut line_number = 0usize;
-    let mut stream = conn
-        .copy_out_raw(&copy_statement())
-        .await
-        .context("starting COPY of the labelled enrollments")?;
-    while let Some(chunk) = stream.try_next().await.context("reading the COPY stream")? {
-        pending.extend_from_slice(&chunk);
-        let mut start = 0;
-        while let Some(end) = pending[start..].iter().position(|b| *b == b'\n') {
-            line_number += 1;
-            let line = &pending[start..start + end];
-            add_row(line, schema, vocabularies, fractions, seed, &mut splits)
-                .with_context(|| format!("COPY row {line_number}"))?;
-            start += end + 1;
-        }
-        pending.drain(..start);
-    }
-    if !pending.is_empty() {
-        bail!("the COPY stream ended inside a row");
-    }
+    copy_out::rows(conn, &copy_statement(), |line| {
+        add_row(line, schema, vocabularies, fractions, seed, &mut splits)
+    })
+    .await
+    .context("reading the labelled enrollments")?;
     Ok(splits)
 }
 
@@ -118,37 +101,18 @@ pub async fn load(
 const COPY_COLUMNS: usize = 3 + ACTIVITY_FEATURES + 3;
 
 fn add_row(
-    line: &[u8],
+    line: &str,
     schema: &FeatureSchema,
     vocabularies: &Vocabularies,
     fractions: Fractions,
     seed: u64,
     splits: &mut Splits,
 ) -> anyhow::Result<()> {
-    let line = std::str::from_utf8(line).context("not UTF-8")?;
-    // Per row: split into a fixed array, no allocation; only id and text columns are unescaped.
-    let mut raw = [""; COPY_COLUMNS];
-    let mut count = 0;
-    for field in line.split('\t') {
-        if let Some(slot) = raw.get_mut(count) {
-            *slot = field;
-        }
-        count += 1;
-    }
-    if count != COPY_COLUMNS {
-        bail!("{count} columns, expected {COPY_COLUMNS}");
-    }
-    let number = |i: usize| -> anyhow::Result<Option<f64>> {
-        match raw[i] {
-            "\\N" => Ok(None),
-            v => v
-                .parse::<f64>()
-                .map(Some)
-                .with_context(|| format!("not a number: {v:?}")),
-        }
-    };
+    let raw = copy_out::fields::<COPY_COLUMNS>(line)?;
+    let number = |i: usize| copy_out::number::<f64>(raw[i]);
     let at = 3 + ACTIVITY_FEATURES;
-    let [username, course_id, gender, education] = [0, 1, at, at + 1].map(|i| text_field(raw[i]));
+    let [username, course_id, gender, education] =
+        [0, 1, at, at + 1].map(|i| copy_out::text(raw[i]));
     let username = username.as_deref().context("username is NULL")?;
     let course_id = course_id.as_deref().context("course_id is NULL")?;
     let label: f32 = match raw[2] {
@@ -183,47 +147,10 @@ fn add_row(
     Ok(())
 }
 
-/// A field of PostgreSQL's COPY text format: `\N` is NULL; backslash escapes are undone.
-fn text_field(raw: &str) -> Option<Cow<'_, str>> {
-    if raw == "\\N" {
-        return None;
-    }
-    if !raw.contains('\\') {
-        return Some(Cow::Borrowed(raw));
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('b') => out.push('\u{8}'),
-            Some('f') => out.push('\u{c}'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('t') => out.push('\t'),
-            Some('v') => out.push('\u{b}'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    Some(Cow::Owned(out))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dropout::features::Categorical;
-
-    #[test]
-    fn copy_text_fields_undo_postgres_escapes() {
-        assert_eq!(text_field("\\N"), None);
-        assert_eq!(text_field("plain").as_deref(), Some("plain"));
-        assert_eq!(text_field("a\\tb\\\\c\\nd").as_deref(), Some("a\tb\\c\nd"));
-        assert_eq!(text_field("课程").as_deref(), Some("课程"));
-    }
 
     #[test]
     fn a_row_goes_to_its_users_split_with_missing_values_kept_missing() {
@@ -240,15 +167,7 @@ mod tests {
         counts[5] = "\\N";
         let line = format!("u1\tc\\t1\t1\t{}\tmale\t\\N\t1990", counts.join("\t"));
         let mut splits = Splits::default();
-        add_row(
-            line.as_bytes(),
-            &schema,
-            &vocabularies,
-            fractions,
-            1,
-            &mut splits,
-        )
-        .unwrap();
+        add_row(&line, &schema, &vocabularies, fractions, 1, &mut splits).unwrap();
         assert_eq!(splits.test.labels, [1.0]);
         assert_eq!(splits.test.keys, [("u1".to_owned(), "c\t1".to_owned())]);
         let row = &splits.test.features;
@@ -259,15 +178,7 @@ mod tests {
         assert_eq!(row[27], 1990.0);
 
         let bad = line.replace("\t1\t7", "\tyes\t7");
-        let error = add_row(
-            bad.as_bytes(),
-            &schema,
-            &vocabularies,
-            fractions,
-            1,
-            &mut splits,
-        )
-        .unwrap_err();
+        let error = add_row(&bad, &schema, &vocabularies, fractions, 1, &mut splits).unwrap_err();
         assert!(error.to_string().contains("truth"), "{error}");
     }
 }

@@ -14,7 +14,6 @@ pub mod serving;
 pub mod split;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -26,35 +25,11 @@ use crate::prune::{Target, parse_uri};
 use crate::registry;
 use crate::settings::{PostgresSettings, S3Settings};
 use crate::stores;
+use crate::training::{self, TrainArgs};
 use dataset::Splits;
 use features::FeatureSchema;
 use serving::{DropoutModel, FeatureFile};
 use split::Fractions;
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct TrainArgs {
-    /// The run's id (the operator's, e.g. `g3`); recorded with the version.
-    #[arg(long, env = "MOOC_RUN_ID")]
-    pub run_id: String,
-    /// Where versions go: `s3://<bucket>/<prefix>/` (the bucket must be S3_BUCKET).
-    #[arg(long)]
-    pub artifacts: String,
-    /// TrainingRun `spec.hyperparameters` as JSON; omitted fields take their defaults.
-    #[arg(long, default_value = "{}")]
-    pub hyperparameters: String,
-    /// The DataLoad's data fingerprint; computed from the load ledger when not given.
-    #[arg(long, env = "MOOC_DATA_FINGERPRINT")]
-    pub data_fingerprint: Option<String>,
-    /// Notes recorded with the version.
-    #[arg(long, env = "MOOC_RUN_NOTES")]
-    pub notes: Option<String>,
-    /// LightGBM threads; default: the cores available to the process.
-    #[arg(long, env = "MOOC_TRAINING_THREADS")]
-    pub threads: Option<usize>,
-    /// Where the JSON result goes for the operator.
-    #[arg(long, default_value = "/dev/termination-log")]
-    pub termination_log: PathBuf,
-}
 
 /// Rows per split.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -64,13 +39,8 @@ pub struct Samples {
     pub test: usize,
 }
 
-/// What a run did, for the operator (termination message) and people (stdout).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Outcome {
-    Trained(Trained),
-    Skipped(Skipped),
-}
+/// What a `train-dropout` run did.
+pub type Outcome = training::Outcome<Trained>;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -92,17 +62,6 @@ pub struct Trained {
     pub test_predictions: Vec<((String, String), f64)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Skipped {
-    pub skipped: bool,
-    pub reason: String,
-    /// The version already trained on this data with these hyperparameters.
-    pub version: String,
-    pub artifact_uri: String,
-    pub data_fingerprint: String,
-}
-
 pub async fn run(
     args: &TrainArgs,
     postgres: &PostgresSettings,
@@ -115,9 +74,7 @@ pub async fn run(
     let schema = FeatureSchema {
         demographics: hyperparameters.demographics,
     };
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = args.threads();
     let parameters = lgbm::parameter_string(&parameters::lightgbm_parameters(
         &hyperparameters,
         &schema,
@@ -136,18 +93,9 @@ pub async fn run(
         None => crate::etl::data_fingerprint(&mut conn, None).await?,
     };
     let model = artifacts.uri();
-    if let Some((version, artifact_uri)) =
-        registry::trained_alike(&mut conn, &model, &fingerprint, &asked).await?
+    if let Some(skipped) = training::trained_before(&mut conn, &model, &fingerprint, &asked).await?
     {
-        return Ok(Outcome::Skipped(Skipped {
-            skipped: true,
-            reason: format!(
-                "version {version} was trained on this data ({fingerprint}) with these hyperparameters"
-            ),
-            version,
-            artifact_uri,
-            data_fingerprint: fingerprint,
-        }));
+        return Ok(Outcome::Skipped(skipped));
     }
 
     let load_started = Instant::now();

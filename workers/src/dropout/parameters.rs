@@ -1,6 +1,5 @@
 //! The LightGBM parameters of a run, from the TrainingRun's hyperparameters. Pure.
 
-use anyhow::Context;
 use mooc_crds::training::DropoutHyperparameters;
 
 use super::features::FeatureSchema;
@@ -80,19 +79,13 @@ pub enum ParameterError {
     NoTrainingUsers { validation: f64, test: f64 },
 }
 
-/// A TrainingRun's `spec.hyperparameters` as JSON; omitted fields take their defaults, and an
-/// unknown one (a typo) is an error rather than silently ignored.
+/// A TrainingRun's `spec.hyperparameters` as JSON (see [`crate::hyperparameters::parse`]).
 pub fn parse_hyperparameters(json: &str) -> anyhow::Result<DropoutHyperparameters> {
-    let given: serde_json::Value = serde_json::from_str(json).context("not JSON")?;
-    let Some(fields) = given.as_object() else {
-        anyhow::bail!("not a JSON object: {json}");
-    };
-    let defaults = serde_json::to_value(DropoutHyperparameters::default())?;
-    let known = |name: &str| name == "extraParameters" || defaults.get(name).is_some();
-    if let Some(unknown) = fields.keys().find(|name| !known(name)) {
-        anyhow::bail!("unknown hyperparameter {unknown:?} (LightGBM names go in extraParameters)");
-    }
-    serde_json::from_value(given).context("not a TrainingRun spec.hyperparameters object")
+    crate::hyperparameters::parse(
+        json,
+        &["extraParameters"],
+        " (LightGBM names go in extraParameters)",
+    )
 }
 
 /// `key=value` pairs for LightGBM's datasets and booster.

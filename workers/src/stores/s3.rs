@@ -1,3 +1,4 @@
+use anyhow::Context;
 use aws_sdk_s3::config::{Credentials, Region};
 
 use crate::settings::S3Settings;
@@ -19,4 +20,18 @@ pub fn client(settings: &S3Settings) -> aws_sdk_s3::Client {
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The whole body of `s3://<bucket>/<key>`.
+pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Result<Vec<u8>> {
+    let context = || format!("reading s3://{bucket}/{key}");
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .with_context(context)?;
+    let bytes = object.body.collect().await.with_context(context)?;
+    Ok(bytes.into_bytes().to_vec())
 }
