@@ -246,7 +246,7 @@ fn real_data(set: &str, file: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn real_kdd2015_through_a_dataload_and_a_trainingrun_with_the_real_workers() {
+async fn real_kdd2015_through_a_dataload_a_trainingrun_and_an_alsjob_with_the_real_workers() {
     let bed = RealWorkers::new("op-train").await;
     let RealWorkers {
         s3, store, prefix, ..
@@ -272,6 +272,16 @@ async fn real_kdd2015_through_a_dataload_and_a_trainingrun_with_the_real_workers
     create(&client, &ns, "trainingruns", training)
         .await
         .unwrap();
+    let mut als_artifacts = bucket();
+    als_artifacts["prefix"] = json!(format!("{prefix}models/als"));
+    let als = json!({
+        "apiVersion": "mooc.recsys.io/v1alpha1", "kind": "ALSJob", "metadata": { "name": "courses" },
+        "spec": {
+            "dataLoadRef": { "name": "data" }, "artifacts": als_artifacts,
+            "hyperparameters": { "factors": 16, "iterations": 5 },
+        },
+    });
+    create(&client, &ns, "alsjobs", als).await.unwrap();
     wait_condition(&client, &ns, "trainingruns", "dropout", "Ready", 300).await;
 
     let tr = get(&client, &ns, "trainingruns", "dropout").await;
@@ -295,6 +305,20 @@ async fn real_kdd2015_through_a_dataload_and_a_trainingrun_with_the_real_workers
     let directory = mooc_worker::prune::parse_uri(uri, &s3.bucket).unwrap();
     let bundle = mooc_worker::bundle::read(store, &directory).await.unwrap();
     assert_eq!(bundle.manifest.version, version);
+
+    // The ALSJob trained on the same load: promoted on its held-out NDCG@10, the bundle whole.
+    wait_condition(&client, &ns, "alsjobs", "courses", "Ready", 300).await;
+    let als = get(&client, &ns, "alsjobs", "courses").await;
+    let recorded = &als["status"]["versions"][0];
+    let ndcg = als["status"]["activeScore"].as_f64().unwrap();
+    assert!(ndcg > 0.0 && ndcg <= 1.0, "{:#}", als["status"]);
+    assert_eq!(recorded["metrics"]["ndcgAt10"], ndcg);
+    assert!(recorded["metrics"]["recallAt10"].as_f64().unwrap() > 0.0);
+    let uri = recorded["artifactUri"].as_str().unwrap();
+    let directory = mooc_worker::prune::parse_uri(uri, &s3.bucket).unwrap();
+    let bundle = mooc_worker::bundle::read(store, &directory).await.unwrap();
+    assert_eq!(bundle.manifest.kind, "als");
+    assert_eq!(bundle.manifest.hyperparameters["factors"], 16);
 
     // Run again on demand: the data is unchanged, so the run succeeds as skipped.
     let again = json!({ "metadata": { "annotations": { "mooc.recsys.io/run-now": "again" } } });
