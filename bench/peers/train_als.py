@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -152,6 +153,9 @@ def fit_spark(users, courses, strength, shape, h, threads):
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.shuffle.partitions", str(threads * 2)).getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
+    # Without a checkpoint directory ALS's lineage grows every iteration until the executor's
+    # stack overflows (it did at 15 iterations); Spark's own advice is to checkpoint.
+    spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="bench-als-spark-"))
     frame = spark.createDataFrame(pd.DataFrame({"user": users, "item": courses, "rating": strength}))
     frame = frame.repartition(threads * 2).cache()
     frame.count()

@@ -79,6 +79,10 @@ pub struct AlsHyperparameters {
     #[serde(default = "default_regularization")]
     #[schemars(range(min = 0.0))]
     pub regularization: f64,
+    /// Multiply `regularization` by each learner's and course's enrollment count (weighted-λ
+    /// ALS, as Spark MLlib does) instead of applying it alike to every row (as `implicit` does).
+    #[serde(default)]
+    pub scale_regularization: bool,
     /// Confidence scale of an observed enrollment.
     #[serde(default = "default_alpha")]
     #[schemars(range(min = 0.0))]
@@ -101,6 +105,7 @@ impl Default for AlsHyperparameters {
             factors: default_factors(),
             iterations: default_iterations(),
             regularization: default_regularization(),
+            scale_regularization: false,
             alpha: default_alpha(),
             confidence: ConfidenceSignal::default(),
             test_fraction: default_holdout(),

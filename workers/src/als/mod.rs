@@ -182,6 +182,7 @@ pub async fn run(
         rank: hyperparameters.factors as usize,
         iterations: hyperparameters.iterations as usize,
         regularization: hyperparameters.regularization as f32,
+        scale_regularization: hyperparameters.scale_regularization,
         cg_steps: 3,
         threads,
     };

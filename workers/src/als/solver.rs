@@ -53,6 +53,8 @@ pub struct Settings {
     pub rank: usize,
     pub iterations: usize,
     pub regularization: f32,
+    /// λ times the row's entry count (weighted-λ, as Spark) rather than λ for every row.
+    pub scale_regularization: bool,
     /// CG steps per row and sweep; 3 as in `implicit`.
     pub cg_steps: usize,
     pub threads: usize,
@@ -64,8 +66,11 @@ pub struct Model {
     pub items: Factors,
 }
 
-/// Rows per unit of work: small enough to balance heavy-tailed rows over threads.
-const BLOCK_ROWS: usize = 256;
+/// Rows per unit of work: at most 256, and at least 64 units per thread, so that a few very
+/// heavy rows (the most popular courses) do not leave threads idle.
+fn block_rows(rows: usize, threads: usize) -> usize {
+    (rows / (threads.max(1) * 64)).clamp(1, 256)
+}
 
 /// Fits factors to `confidence` (users × courses, values c_ui ≥ 1). The same inputs and seed give
 /// bit-identical factors, whatever the thread count. `progress` hears each finished iteration.
@@ -90,26 +95,71 @@ pub fn fit(
 /// Updates every row of `solved` against the fixed `other` side.
 fn sweep(solved: &mut Factors, entries: &Csr, other: &Factors, settings: &Settings) {
     let rank = settings.rank;
-    let gram = regularized_gram(other, settings.regularization, settings.threads);
+    let (shared, per_entry) = if settings.scale_regularization {
+        (0.0, settings.regularization)
+    } else {
+        (settings.regularization, 0.0)
+    };
+    let gram = regularized_gram(other, shared, settings.threads);
+    let block_rows = block_rows(solved.rows(), settings.threads);
     for_each_chunk(
         &mut solved.data,
-        BLOCK_ROWS * rank,
+        block_rows * rank,
         settings.threads,
         |block, rows| {
-            let mut scratch = Scratch::new(rank);
-            for (offset, x) in rows.chunks_exact_mut(rank).enumerate() {
-                let row = block * BLOCK_ROWS + offset;
-                conjugate_gradient(
-                    x,
-                    entries.row(row),
-                    other,
-                    &gram,
-                    settings.cg_steps,
-                    &mut scratch,
-                );
-            }
+            let work = Block {
+                first_row: block * block_rows,
+                entries,
+                other,
+                gram: &gram,
+                per_entry,
+                steps: settings.cg_steps,
+            };
+            solve_block(&work, rows);
         },
     );
+}
+
+/// The rows of one unit of work and what they are solved against.
+struct Block<'a> {
+    first_row: usize,
+    entries: &'a Csr,
+    other: &'a Factors,
+    gram: &'a [f32],
+    per_entry: f32,
+    steps: usize,
+}
+
+/// Solves a block with the widest vectors the CPU has. The eight-lane sums give the same bits
+/// at any width (no fused multiply-add), so factors do not depend on the machine's features.
+fn solve_block(work: &Block, rows: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU was just found to support AVX2.
+        return unsafe { solve_block_avx2(work, rows) };
+    }
+    solve_block_portable(work, rows);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,avx2")]
+fn solve_block_avx2(work: &Block, rows: &mut [f32]) {
+    solve_block_portable(work, rows);
+}
+
+#[inline(always)]
+fn solve_block_portable(work: &Block, rows: &mut [f32]) {
+    let rank = work.other.rank;
+    let mut scratch = Scratch::new(rank);
+    for (offset, x) in rows.chunks_exact_mut(rank).enumerate() {
+        let entries = work.entries.row(work.first_row + offset);
+        let system = System {
+            gram: work.gram,
+            // A row without entries keeps a little: its system is never singular.
+            own_regularization: work.per_entry * entries.0.len().max(1) as f32,
+        };
+        conjugate_gradient(x, entries, work.other, &system, work.steps, &mut scratch);
+    }
 }
 
 /// YᵀY + λI (f32, row-major), summed in f64 over fixed blocks added in order.
@@ -164,13 +214,31 @@ impl Scratch {
     }
 }
 
+/// The dense part of a row's system: YᵀY + λI shared by all rows, plus λᵤI of the row's own.
+struct System<'a> {
+    gram: &'a [f32],
+    own_regularization: f32,
+}
+
+impl System<'_> {
+    /// out = (YᵀY + λI + λᵤI) v
+    #[inline(always)]
+    fn apply(&self, v: &[f32], out: &mut [f32]) {
+        matvec(self.gram, v, out);
+        if self.own_regularization != 0.0 {
+            axpy(self.own_regularization, v, out);
+        }
+    }
+}
+
 /// A few CG steps on (YᵀCᵤY + λI) x = YᵀCᵤpᵤ from the current x, with YᵀCᵤY applied as
 /// YᵀY + Yᵀ(Cᵤ − I)Y over the row's own entries only.
+#[inline(always)]
 fn conjugate_gradient(
     x: &mut [f32],
     (columns, confidences): (&[u32], &[f32]),
     other: &Factors,
-    gram: &[f32],
+    system: &System,
     steps: usize,
     scratch: &mut Scratch,
 ) {
@@ -180,7 +248,7 @@ fn conjugate_gradient(
         direction: p,
         product: ap,
     } = scratch;
-    matvec(gram, x, r);
+    system.apply(x, r);
     r.iter_mut().for_each(|v| *v = -*v);
     for (&column, &c) in columns.iter().zip(confidences) {
         let y = other.row(column as usize);
@@ -192,7 +260,7 @@ fn conjugate_gradient(
         return;
     }
     for _ in 0..steps {
-        matvec(gram, p, ap);
+        system.apply(p, ap);
         for (&column, &c) in columns.iter().zip(confidences) {
             let y = other.row(column as usize);
             axpy((c - 1.0) * dot(y, p), y, ap);
@@ -213,7 +281,7 @@ fn conjugate_gradient(
 }
 
 /// Dot product in eight fixed lanes: vectorised, and the same sum on every run.
-#[inline]
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -232,7 +300,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// out += scale · v
-#[inline]
+#[inline(always)]
 fn axpy(scale: f32, v: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(v) {
         *o += scale * x;
@@ -240,6 +308,7 @@ fn axpy(scale: f32, v: &[f32], out: &mut [f32]) {
 }
 
 /// out = M v, M square and row-major.
+#[inline(always)]
 fn matvec(matrix: &[f32], v: &[f32], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(matrix.chunks_exact(v.len())) {
         *o = dot(row, v);
@@ -272,6 +341,7 @@ mod tests {
             rank: 6,
             iterations: 8,
             regularization: 0.1,
+            scale_regularization: false,
             cg_steps: 3,
             threads,
         }
@@ -332,23 +402,33 @@ mod tests {
             data: items.data.iter().map(|v| v * 100.0).collect(),
         };
         let gram = regularized_gram(&items, 0.1, 2);
+        let unscaled = regularized_gram(&items, 0.0, 2);
         let mut scratch = Scratch::new(6);
-        for user in [0, 1, 7] {
+        for (user, scaled) in [(0, false), (1, false), (7, false), (0, true), (7, true)] {
+            let row = confidence.row(user);
+            // Weighted-λ: the row's λ is 0.1 per entry, on top of an unregularized YᵀY.
+            let (system, regularization) = if scaled {
+                let own = 0.1 * row.0.len() as f32;
+                let system = System {
+                    gram: &unscaled,
+                    own_regularization: own,
+                };
+                (system, f64::from(own))
+            } else {
+                let system = System {
+                    gram: &gram,
+                    own_regularization: 0.0,
+                };
+                (system, 0.1)
+            };
             let mut x = vec![0f32; 6];
             // CG converges in at most `rank` steps in exact arithmetic; a few more for f32.
-            conjugate_gradient(
-                &mut x,
-                confidence.row(user),
-                &items,
-                &gram,
-                12,
-                &mut scratch,
-            );
-            let exact = exact_row(confidence.row(user), &items, 0.1);
+            conjugate_gradient(&mut x, row, &items, &system, 12, &mut scratch);
+            let exact = exact_row(row, &items, regularization);
             for (got, want) in x.iter().zip(&exact) {
                 assert!(
                     (f64::from(*got) - want).abs() < 1e-3 * want.abs().max(1.0),
-                    "user {user}: {x:?} vs {exact:?}"
+                    "user {user}, scaled {scaled}: {x:?} vs {exact:?}"
                 );
             }
         }
