@@ -83,6 +83,10 @@ pub struct AlsHyperparameters {
     /// ALS, as Spark MLlib does) instead of applying it alike to every row (as `implicit` does).
     #[serde(default)]
     pub scale_regularization: bool,
+    /// Conjugate-gradient steps per row update; more approach the exact least-squares solve.
+    #[serde(default = "default_cg_steps")]
+    #[schemars(range(min = 1, max = 64))]
+    pub cg_steps: u32,
     /// Confidence scale of an observed enrollment.
     #[serde(default = "default_alpha")]
     #[schemars(range(min = 0.0))]
@@ -106,6 +110,7 @@ impl Default for AlsHyperparameters {
             iterations: default_iterations(),
             regularization: default_regularization(),
             scale_regularization: false,
+            cg_steps: default_cg_steps(),
             alpha: default_alpha(),
             confidence: ConfidenceSignal::default(),
             test_fraction: default_holdout(),
@@ -136,6 +141,9 @@ fn default_iterations() -> u32 {
 }
 fn default_regularization() -> f64 {
     0.05
+}
+fn default_cg_steps() -> u32 {
+    3
 }
 fn default_alpha() -> f64 {
     10.0

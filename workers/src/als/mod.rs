@@ -183,7 +183,7 @@ pub async fn run(
         iterations: hyperparameters.iterations as usize,
         regularization: hyperparameters.regularization as f32,
         scale_regularization: hyperparameters.scale_regularization,
-        cg_steps: 3,
+        cg_steps: hyperparameters.cg_steps.max(1) as usize,
         threads,
     };
     let seed = hyperparameters.seed;
@@ -240,7 +240,6 @@ pub async fn run(
         "popular": metrics.popular,
         "samples": samples,
         "fitSeconds": fit_seconds,
-        "cgSteps": settings.cg_steps,
     });
     let files = bundle_files(&enrollments, &model, &course_enrollments, &details)?;
     let manifest = Manifest {

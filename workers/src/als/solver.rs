@@ -55,7 +55,7 @@ pub struct Settings {
     pub regularization: f32,
     /// λ times the row's entry count (weighted-λ, as Spark) rather than λ for every row.
     pub scale_regularization: bool,
-    /// CG steps per row and sweep; 3 as in `implicit`.
+    /// CG steps per row and sweep (`implicit` uses 3).
     pub cg_steps: usize,
     pub threads: usize,
 }
