@@ -157,6 +157,19 @@ pub fn hold_out(enrollments: &Enrollments, fraction: f64, seed: u64) -> (Csr, He
     )
 }
 
+/// At most about `max` users' held-out enrollments, chosen by a seeded hash of their ids: ranking
+/// every course for a user costs courses × rank, so at scale a sample is measured.
+pub fn sample_users(held_out: HeldOut, users: &IdMap, max: usize, seed: u64) -> HeldOut {
+    let count = held_out.users();
+    if count <= max {
+        return held_out;
+    }
+    let fraction = max as f64 / count as f64;
+    held_out.retain_users(|user| {
+        seeded::unit(seeded::hash(seed, &["measure", &users.ids[user]])) < fraction
+    })
+}
+
 /// Held-out enrollments read from a `username,course_id` CSV.
 #[derive(Debug)]
 pub struct HeldOutFile {
@@ -301,6 +314,26 @@ mod tests {
         assert_eq!(names(&data, &held), names(&data_reversed, &held_reversed));
         let (_, other_seed) = hold_out(&data, 0.2, 8);
         assert_ne!(names(&data, &held), names(&data, &other_seed));
+    }
+
+    #[test]
+    fn at_scale_a_seeded_sample_of_users_is_measured_with_all_their_held_out_courses() {
+        let pairs: Vec<(String, String)> = (0..1000)
+            .flat_map(|u| (0..4).map(move |c| (format!("u{u}"), format!("c{c}"))))
+            .collect();
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(u, c)| (u.as_str(), c.as_str()))
+            .collect();
+        let data = enrollments(&refs);
+        let (_, held) = hold_out(&data, 0.5, 1);
+        assert_eq!(held.users(), 1000);
+        let sampled = sample_users(held.clone(), &data.users, 200, 1);
+        assert!((150..250).contains(&sampled.users()), "{}", sampled.users());
+        for user in (0..1000).filter(|&u| sampled.len(u) > 0) {
+            assert_eq!(sampled.courses(user), held.courses(user));
+        }
+        assert_eq!(sample_users(held.clone(), &data.users, 1000, 1), held);
     }
 
     #[test]

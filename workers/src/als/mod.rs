@@ -38,6 +38,10 @@ use sparse::Csr;
 /// Courses ranked per learner when measuring.
 pub const K: usize = 10;
 
+/// Learners measured at most: ranking every course for every learner costs learners × courses ×
+/// rank; above this a seeded sample of learners is measured (`samples.evaluatedUsers`).
+pub const MAX_MEASURED_USERS: usize = 500_000;
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct AlsArgs {
     #[command(flatten)]
@@ -168,6 +172,12 @@ pub async fn run(
             (train, held_out, 0, 0)
         }
     };
+    let held_out = dataset::sample_users(
+        held_out,
+        &enrollments.users,
+        MAX_MEASURED_USERS,
+        hyperparameters.seed,
+    );
     let load_seconds = load_started.elapsed().as_secs_f64();
     tracing::info!(
         users = enrollments.users.len(),

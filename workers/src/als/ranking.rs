@@ -77,6 +77,22 @@ impl HeldOut {
     pub fn total(&self) -> usize {
         self.courses.len() + self.unseen.iter().map(|&n| n as usize).sum::<usize>()
     }
+
+    /// How many users have held-out enrollments.
+    pub fn users(&self) -> usize {
+        (0..self.unseen.len()).filter(|&u| self.len(u) > 0).count()
+    }
+
+    /// The held-out enrollments of the users `keep` accepts; the others' are dropped.
+    pub fn retain_users(&self, keep: impl Fn(usize) -> bool) -> Self {
+        let mut pairs = Vec::new();
+        for user in (0..self.unseen.len()).filter(|&u| keep(u)) {
+            let id = user as u32;
+            pairs.extend(self.courses(user).iter().map(|&c| (id, Some(c))));
+            pairs.extend(std::iter::repeat_n((id, None), self.unseen[user] as usize));
+        }
+        Self::from_pairs(self.unseen.len(), &pairs)
+    }
 }
 
 /// Mean recall@K and NDCG@K over the users with held-out enrollments.
